@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+#include "fdpass.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "macro.h"
+
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+
+/* Room for one SCM_RIGHTS message with a few descriptors.  More than one
+ * slot on purpose: a peer that crams extra descriptors into the message gets
+ * them installed here (and closed) rather than silently cut, so the
+ * mismatch is seen.  Anything beyond is dropped by the kernel with
+ * MSG_CTRUNC, which is refused as well. */
+#define CONTROL_FDS 4
+
+union control_buf {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * CONTROL_FDS)];
+};
+
+int fdpass_send(int sock, const void *buf, size_t len, int fd) {
+        union control_buf control;
+        struct iovec iov = { .iov_base = (void *) buf, .iov_len = len };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+        if (len == 0)
+                return -EINVAL;
+
+        if (fd >= 0) {
+                memset(&control, 0, sizeof control);
+                mh.msg_control = control.buf;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int));
+
+                struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh);
+                cmsg->cmsg_level = SOL_SOCKET;
+                cmsg->cmsg_type = SCM_RIGHTS;
+                cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+        }
+
+        for (;;) {
+                ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+                if (n >= 0)
+                        /* SOCK_SEQPACKET sends a record whole or not at all. */
+                        return (size_t) n == len ? 0 : -EIO;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
+/* Closes every descriptor a cmsg carries, however malformed its length. */
+static void close_cmsg_fds(struct cmsghdr *cmsg) {
+        if (cmsg->cmsg_level != SOL_SOCKET ||
+            (cmsg->cmsg_type != SCM_RIGHTS && cmsg->cmsg_type != SCM_PIDFD) ||
+            cmsg->cmsg_len < CMSG_LEN(0))
+                return;
+
+        size_t n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+                safe_close(fd);
+        }
+}
+
+int fdpass_recv(int sock, void *buf, size_t size, bool want_fd, struct fdpass_msg *ret) {
+        union control_buf control;
+        struct iovec iov = { .iov_base = buf, .iov_len = size };
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = control.buf,
+                .msg_controllen = sizeof control.buf,
+        };
+        ssize_t n;
+
+        do
+                n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+
+        struct fdpass_msg m = { .len = (size_t) n, .fd = -1 };
+        if (mh.msg_flags & MSG_TRUNC)
+                m.flags |= FDPASS_TRUNCATED;
+        if (mh.msg_flags & MSG_CTRUNC)
+                m.flags |= FDPASS_BAD_CONTROL;
+
+        if (mh.msg_controllen > 0) {
+                for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh); cmsg; cmsg = CMSG_NXTHDR(&mh, cmsg)) {
+                        bool ok = want_fd && m.fd < 0 && !(m.flags & FDPASS_BAD_CONTROL) &&
+                                  cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
+                                  cmsg->cmsg_len == CMSG_LEN(sizeof(int));
+                        if (ok) {
+                                memcpy(&m.fd, CMSG_DATA(cmsg), sizeof(int));
+                                continue;
+                        }
+                        close_cmsg_fds(cmsg);
+                        m.flags |= FDPASS_BAD_CONTROL;
+                }
+        }
+
+        /* Once anything was wrong, the one good-looking descriptor is not
+         * trusted either. */
+        if ((m.flags & FDPASS_BAD_CONTROL) && m.fd >= 0)
+                m.fd = safe_close(m.fd);
+
+        *ret = m;
+        return 0;
+}
