@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* One client connection: reads records, answers them in order of
+ * completion, queues replies the client is not ready to take, and stops
+ * reading when too many are outstanding. */
+
+#include "identity.h"
+
+struct server;
+struct conn;
+
+/* Takes ownership of fd and of *id (left empty). */
+int conn_new(struct server *s, int fd, struct identity *id, struct conn **ret);
+void conn_free(struct conn *c);

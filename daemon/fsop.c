@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+#include "fsop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "wire.h"
+
+/* How often a create retries when the name appears and disappears under
+ * it (open existing → ENOENT → create O_EXCL → EEXIST → ...). */
+#define CREATE_RETRIES 8
+
+/* What a CREATE check answers when the name is free: not a descriptor. */
+#define NAME_FREE INT_MAX
+
+static int sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+        struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
+        int fd = (int) syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+        return fd < 0 ? -errno : fd;
+}
+
+int fsop_probe(void) {
+        int fd = sys_openat2(AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+                             RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+        if (fd < 0)
+                return fd;
+        safe_close(fd);
+        return 0;
+}
+
+static bool following(const struct fsop *op) {
+        return op->granted & POLICY_FOLLOW;
+}
+
+static uint64_t resolve_flags(const struct fsop *op) {
+        return RESOLVE_NO_MAGICLINKS | (following(op) ? 0 : RESOLVE_NO_SYMLINKS);
+}
+
+static int deny(struct fsop *op, const char *reason) {
+        op->denied = true;
+        op->reason = reason;
+        return -EACCES;
+}
+
+/* Without follow, the only way to meet ELOOP is a symlink the policy does
+ * not let us follow: that is a refusal, not a filesystem error.  ENXIO is
+ * what open(2) says for a FIFO without reader or a socket: those are never
+ * opened, and the client learns only that, unless devices are granted and
+ * the answer may really be about a device. */
+static int map_resolve_error(struct fsop *op, int r) {
+        if ((r == -ELOOP || r == -EXDEV) && !following(op))
+                return deny(op, "symlink not allowed");
+        if (r == -ENXIO) {
+                struct stat st;
+                if (!(op->granted & POLICY_DEVICE) ||
+                    (stat(op->path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))))
+                        return deny(op, "not a regular file, directory or device");
+        }
+        return r;
+}
+
+/* The permission the type of the opened file needs, beyond the flags. */
+static int type_need(struct fsop *op, mode_t m, unsigned *ret) {
+        if (S_ISREG(m))
+                *ret = 0;
+        else if (S_ISLNK(m))
+                return -ELOOP; /* O_PATH|O_NOFOLLOW reached the link itself */
+        else if (S_ISDIR(m))
+                *ret = POLICY_DIR;
+        else if (S_ISCHR(m) || S_ISBLK(m))
+                *ret = POLICY_DEVICE;
+        else
+                return deny(op, "not a regular file, directory or device");
+        return 0;
+}
+
+/* Where fd really is, as the kernel names the dentry it was opened by. */
+static int real_path(int fd, char *buf, size_t size) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(proc, buf, size);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n >= size)
+                return -ENAMETOOLONG;
+        buf[n] = 0;
+        return (int) n;
+}
+
+/* With follow, the decision is made again on the file actually opened:
+ * its real path must be allowed for this client and access by the rules,
+ * whatever path the client named.  A rename after the open cannot help an
+ * attacker: the kernel names the dentry the file was reached by. */
+static int check_real(struct fsop *op, int fd, const struct stat *st, unsigned need) {
+        char buf[PATH_MAX + 1];
+        int n = real_path(fd, buf, sizeof buf);
+        if (n < 0)
+                return deny(op, "real path unknown");
+        /* An unlinked file's name carries " (deleted)": never decide on it. */
+        if (st->st_nlink == 0 || wire_path_check(buf, (size_t) n) < 0)
+                return deny(op, "real path unknown");
+
+        struct policy_verdict v;
+        policy_match(op->policy, op->subject, buf, (size_t) n, need, &v);
+        if (!policy_verdict_allows(&v, need)) {
+                op->rule = v.rule;
+                return deny(op, "real path not allowed");
+        }
+        return 0;
+}
+
+/* The checks every opened (or O_PATH) descriptor goes through before it
+ * may be returned. */
+static int verify(struct fsop *op, int fd) {
+        struct stat st;
+        unsigned extra;
+        int r;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        r = type_need(op, st.st_mode, &extra);
+        if (r < 0)
+                return r;
+        if (following(op))
+                return check_real(op, fd, &st, op->need | extra);
+        if (extra & ~op->granted)
+                return deny(op, S_ISDIR(st.st_mode) ? "directory not allowed" : "device not allowed");
+        return 0;
+}
+
+static int open_flags(const struct fsop *op) {
+        uint32_t f = op->flags;
+        int o = O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+
+        if ((f & FDBR_F_READ) && (f & FDBR_F_WRITE))
+                o |= O_RDWR;
+        else if (f & FDBR_F_WRITE)
+                o |= O_WRONLY;
+        else
+                o |= O_RDONLY;
+        if (f & FDBR_F_APPEND)
+                o |= O_APPEND;
+        if (f & FDBR_F_DIRECTORY)
+                o |= O_DIRECTORY;
+        if (f & FDBR_F_NOFOLLOW)
+                o |= O_NOFOLLOW;
+        return o;
+}
+
+/* Re-opens an O_PATH descriptor with the real flags.  Going through the
+ * descriptor's own magic link reaches exactly the checked inode. */
+static int reopen(int pfd, int flags) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+        int fd = open(proc, flags & ~O_NOFOLLOW);
+        return fd < 0 ? -errno : fd;
+}
+
+/* Finishes an opened descriptor: truncation only now that every check
+ * passed, and blocking mode for the client. */
+static int finish(struct fsop *op, int fd) {
+        int fl;
+
+        if ((op->flags & FDBR_F_TRUNC)) {
+                struct stat st;
+                if (fstat(fd, &st) < 0)
+                        return -errno;
+                if (S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0)
+                        return -errno;
+        }
+        fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Opens an existing file.  Without follow the open is direct: the path is
+ * exactly what the policy allowed and nothing on it is a symlink.  With
+ * follow, the file is first reached with O_PATH, which opens nothing (no
+ * device driver, no FIFO), judged, and only then opened for real. */
+static int open_existing(struct fsop *op) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (op->check_only || following(op)) {
+                int pflags = O_PATH | O_CLOEXEC |
+                             (op->flags & FDBR_F_DIRECTORY ? O_DIRECTORY : 0) |
+                             (op->flags & FDBR_F_NOFOLLOW ? O_NOFOLLOW : 0);
+                fd = sys_openat2(AT_FDCWD, op->path, pflags, 0, resolve_flags(op));
+                if (fd < 0)
+                        return map_resolve_error(op, fd);
+                r = verify(op, fd);
+                if (r < 0)
+                        return r;
+                if (op->check_only)
+                        return TAKE_FD(fd);
+                int rfd = reopen(fd, open_flags(op));
+                if (rfd < 0)
+                        return rfd;
+                safe_close(fd);
+                fd = rfd;
+        } else {
+                fd = sys_openat2(AT_FDCWD, op->path, open_flags(op), 0, resolve_flags(op));
+                if (fd < 0)
+                        return map_resolve_error(op, fd);
+                r = verify(op, fd);
+                if (r < 0)
+                        return r;
+        }
+        return TAKE_FD(fd);
+}
+
+/* Splits path into its parent directory (opened O_PATH) and final name. */
+static int open_parent(struct fsop *op, const char **ret_name) {
+        char parent[FDBR_WIRE_PATH_MAX + 1];
+        const char *slash = strrchr(op->path, '/');
+        size_t plen = (size_t) (slash - op->path);
+
+        if (plen == 0)
+                plen = 1; /* the parent of "/x" is "/" */
+        memcpy(parent, op->path, plen);
+        parent[plen] = 0;
+
+        int dfd = sys_openat2(AT_FDCWD, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, resolve_flags(op));
+        if (dfd < 0)
+                return map_resolve_error(op, dfd);
+
+        if (following(op)) {
+                /* The new file will be at <real parent>/<name>: that is the
+                 * path the policy must allow, before anything is created. */
+                char buf[PATH_MAX + 1];
+                int n = real_path(dfd, buf, sizeof buf);
+                size_t nlen = strlen(slash + 1);
+                if (n < 0 || (size_t) n + 1 + nlen >= sizeof buf) {
+                        safe_close(dfd);
+                        return deny(op, "real path unknown");
+                }
+                size_t len = (size_t) n;
+                if (len > 1)
+                        buf[len++] = '/';
+                memcpy(buf + len, slash + 1, nlen + 1);
+                len += nlen;
+
+                struct policy_verdict v;
+                policy_match(op->policy, op->subject, buf, len, op->need, &v);
+                if (!policy_verdict_allows(&v, op->need)) {
+                        safe_close(dfd);
+                        op->rule = v.rule;
+                        return deny(op, "real path not allowed");
+                }
+        }
+
+        *ret_name = slash + 1;
+        return dfd;
+}
+
+/* Creates name in dfd, owned by the client.  The file is created O_EXCL, so
+ * the descriptor is known to be the new file and fchown cannot be
+ * redirected; if the ownership cannot be given away the file is removed
+ * again rather than left behind owned by root. */
+static int create_new(struct fsop *op, int dfd, const char *name) {
+        mode_t mode = op->mode & 0777 & ~(mode_t) 022;
+        _cleanup_close_ int fd = sys_openat2(dfd, name, (uint64_t) open_flags(op) | O_CREAT | O_EXCL, mode,
+                                             RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+        if (fd < 0)
+                return fd;
+
+        if (fchown(fd, op->subject->uid, op->subject->gid) < 0) {
+                int r = -errno;
+                struct stat a, b;
+                if (fstat(fd, &a) == 0 && fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+                        (void) unlinkat(dfd, name, 0);
+                return r;
+        }
+        return TAKE_FD(fd);
+}
+
+static int open_create(struct fsop *op) {
+        _cleanup_close_ int dfd = -1;
+        const char *name;
+
+        for (unsigned i = 0; i < CREATE_RETRIES; i++) {
+                if (!(op->flags & FDBR_F_EXCL)) {
+                        int fd = open_existing(op);
+                        if (fd != -ENOENT)
+                                return fd;
+                }
+                if (dfd < 0) {
+                        dfd = open_parent(op, &name);
+                        if (dfd < 0)
+                                return dfd;
+                }
+                if (op->check_only) {
+                        /* Nothing is created: report what OPEN would meet. */
+                        struct stat st;
+                        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                                return -EEXIST;
+                        return errno == ENOENT ? NAME_FREE : -errno;
+                }
+
+                int fd = create_new(op, dfd, name);
+                if (fd != -EEXIST || (op->flags & FDBR_F_EXCL))
+                        return fd;
+
+                /* Someone made the name meanwhile.  A symlink there is never
+                 * created through, unlike open(2) would. */
+                struct stat st;
+                if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                        return deny(op, "symlink not allowed");
+        }
+        return -EEXIST;
+}
+
+/* What OPEN would meet beyond resolution, answered without opening for
+ * real: writing a directory, writing on a read-only mount. */
+static int check_access(int pfd, uint32_t flags) {
+        struct stat st;
+        struct statvfs sv;
+
+        if (!(flags & (FDBR_F_WRITE | FDBR_F_TRUNC)))
+                return 0;
+        if (fstat(pfd, &st) < 0)
+                return -errno;
+        if ((flags & FDBR_F_WRITE) && S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (fstatvfs(pfd, &sv) == 0 && (sv.f_flag & ST_RDONLY))
+                return -EROFS;
+        return 0;
+}
+
+int fsop_run(struct fsop *op) {
+        int fd, r;
+
+        if (op->flags & FDBR_F_CREATE)
+                fd = open_create(op);
+        else
+                fd = open_existing(op);
+        if (fd < 0)
+                return fd;
+
+        if (op->check_only) {
+                if (fd == NAME_FREE)
+                        return 0;
+                r = check_access(fd, op->flags);
+                safe_close(fd);
+                return r;
+        }
+
+        r = finish(op, fd);
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        return fd;
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+#include "identity.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <systemd/sd-login.h>
+
+#include "macro.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+static int peer_groups(int fd, uint32_t *ret_n, gid_t **ret_groups) {
+        gid_t small[64];
+        socklen_t len = sizeof small;
+        _cleanup_free_ gid_t *big = NULL;
+        const gid_t *src = small;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, small, &len) < 0) {
+                if (errno != ERANGE)
+                        return -errno;
+                /* len now holds the size the kernel needs. */
+                if (len / sizeof(gid_t) > IDENTITY_GROUPS_MAX)
+                        return -E2BIG;
+                big = malloc(len);
+                if (!big)
+                        return -ENOMEM;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, big, &len) < 0)
+                        return -errno;
+                src = big;
+        }
+
+        uint32_t n = len / sizeof(gid_t);
+        gid_t *groups = NULL;
+        if (n > 0) {
+                groups = malloc(n * sizeof(gid_t));
+                if (!groups)
+                        return -ENOMEM;
+                memcpy(groups, src, n * sizeof(gid_t));
+        }
+        *ret_n = n;
+        *ret_groups = groups;
+        return 0;
+}
+
+/* The unit comes from /proc/PID/cgroup, which names whatever process has
+ * that pid now.  The pidfd pins the peer: if it is still alive after the
+ * lookup, the pid was not reused and the answer is about the peer. */
+static char *peer_unit(int fd, pid_t pid) {
+        _cleanup_close_ int pidfd = -1;
+        socklen_t len = sizeof pidfd;
+        char *unit = NULL;
+
+        if (pid <= 0)
+                return NULL;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
+                pidfd = -1; /* older kernel: best effort by pid alone */
+
+        if (sd_pid_get_unit(pid, &unit) < 0)
+                return NULL;
+
+        if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0) {
+                free(unit);
+                return NULL;
+        }
+        return unit;
+}
+
+int identity_from_peer(int fd, bool with_unit, bool with_name, struct identity *ret) {
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        struct identity id = {};
+        int r;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        if (len != sizeof cred || cred.uid == (uid_t) -1 || cred.gid == (gid_t) -1)
+                return -EPROTO;
+
+        id.uid = cred.uid;
+        id.gid = cred.gid;
+        id.pid = cred.pid;
+        r = peer_groups(fd, &id.n_groups, &id.groups);
+        if (r < 0)
+                return r;
+        if (with_unit)
+                id.unit = peer_unit(fd, id.pid);
+        if (with_name)
+                identity_resolve_user_name(&id);
+
+        *ret = id;
+        return 0;
+}
+
+void identity_resolve_user_name(struct identity *id) {
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+
+        if (id->user_name_done)
+                return;
+        id->user_name_done = true;
+        if (getpwuid_r(id->uid, &pw, buf, sizeof buf, &res) == 0 && res)
+                id->user_name = strdup(res->pw_name);
+}
+
+void identity_subject(const struct identity *id, struct policy_subject *ret) {
+        *ret = (struct policy_subject) {
+                .uid = id->uid,
+                .gid = id->gid,
+                .groups = id->groups,
+                .n_groups = id->n_groups,
+                .unit = id->unit,
+                .user_name = id->user_name,
+        };
+}
+
+void identity_done(struct identity *id) {
+        free(id->groups);
+        free(id->unit);
+        free(id->user_name);
+        *id = (struct identity) {};
+}

@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: MIT */
+/* fdbrokerd: opens files on behalf of sandboxed clients after a policy
+ * check, and hands them the descriptor. */
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "fsop.h"
+#include "listen.h"
+#include "log.h"
+#include "macro.h"
+#include "policy.h"
+#include "server.h"
+
+#define DEFAULT_SOCKET "/run/fdbroker/fdbroker.sock"
+#define DEFAULT_POLICY "/etc/fdbroker/policy.conf"
+
+struct options {
+        const char *socket;
+        const char *policy;
+        bool check_policy;
+        struct server_config cfg;
+};
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: fdbrokerd [OPTION]...\n"
+                "Open files on behalf of sandboxed clients, as a policy allows, and pass\n"
+                "them the descriptor over an AF_UNIX SOCK_SEQPACKET socket.\n"
+                "\n"
+                "  --socket PATH              listen on PATH (default %s);\n"
+                "                             ignored when systemd passes the socket\n"
+                "  --policy FILE              policy file (default %s)\n"
+                "  --check-policy             validate the policy, print every problem as\n"
+                "                             FILE:LINE: reason, exit 0 or 1; serve nothing\n"
+                "  --log-level LEVEL          error, warning, notice (default), info, debug;\n"
+                "                             denials are always logged, allowed requests\n"
+                "                             from info on\n"
+                "  --max-clients N            connections in total (default %u)\n"
+                "  --max-clients-per-uid N    connections per client uid (default %u)\n"
+                "  --max-inflight N           requests in flight per connection before the\n"
+                "                             broker stops reading it (default %u)\n"
+                "  --version                  print the version and exit\n"
+                "  --help                     print this help and exit\n"
+                "\n"
+                "Signals: SIGHUP reloads the policy (an invalid one is refused and the old\n"
+                "one kept); SIGTERM and SIGINT stop the broker.\n",
+                DEFAULT_SOCKET, DEFAULT_POLICY, SERVER_MAX_CLIENTS_DEFAULT, SERVER_MAX_PER_UID_DEFAULT,
+                SERVER_MAX_INFLIGHT_DEFAULT);
+}
+
+static int parse_limit(const char *name, const char *s, unsigned *ret) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno || end == s || *end || s[0] == '-' || v == 0 || v > INT_MAX) {
+                fprintf(stderr, "fdbrokerd: %s: invalid value '%s' (a number from 1 to %d)\n", name, s, INT_MAX);
+                return -EINVAL;
+        }
+        *ret = (unsigned) v;
+        return 0;
+}
+
+/* Returns 0 to run, 1 to exit successfully, -1 on a usage error. */
+static int parse_args(int argc, char **argv, struct options *o) {
+        enum { OPT_SOCKET = 0x100, OPT_POLICY, OPT_CHECK, OPT_LOG, OPT_MAXC, OPT_MAXU, OPT_MAXI, OPT_VERSION, OPT_HELP };
+        static const struct option longopts[] = {
+                { "socket", required_argument, NULL, OPT_SOCKET },
+                { "policy", required_argument, NULL, OPT_POLICY },
+                { "check-policy", no_argument, NULL, OPT_CHECK },
+                { "log-level", required_argument, NULL, OPT_LOG },
+                { "max-clients", required_argument, NULL, OPT_MAXC },
+                { "max-clients-per-uid", required_argument, NULL, OPT_MAXU },
+                { "max-inflight", required_argument, NULL, OPT_MAXI },
+                { "version", no_argument, NULL, OPT_VERSION },
+                { "help", no_argument, NULL, OPT_HELP },
+                {},
+        };
+        int c, level;
+
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) >= 0) {
+                switch (c) {
+                case OPT_SOCKET:
+                        o->socket = optarg;
+                        break;
+                case OPT_POLICY:
+                        o->policy = optarg;
+                        break;
+                case OPT_CHECK:
+                        o->check_policy = true;
+                        break;
+                case OPT_LOG:
+                        level = log_level_parse(optarg);
+                        if (level < 0) {
+                                fprintf(stderr, "fdbrokerd: --log-level: unknown level '%s' "
+                                                "(error, warning, notice, info, debug)\n", optarg);
+                                return -1;
+                        }
+                        log_set_level(level);
+                        break;
+                case OPT_MAXC:
+                        if (parse_limit("--max-clients", optarg, &o->cfg.max_clients) < 0)
+                                return -1;
+                        break;
+                case OPT_MAXU:
+                        if (parse_limit("--max-clients-per-uid", optarg, &o->cfg.max_clients_per_uid) < 0)
+                                return -1;
+                        break;
+                case OPT_MAXI:
+                        if (parse_limit("--max-inflight", optarg, &o->cfg.max_inflight) < 0)
+                                return -1;
+                        break;
+                case OPT_VERSION:
+                        printf("fdbrokerd %s\n", FDBR_VERSION);
+                        return 1;
+                case OPT_HELP:
+                        usage(stdout);
+                        return 1;
+                default:
+                        fprintf(stderr, "Try 'fdbrokerd --help' for more information.\n");
+                        return -1;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "fdbrokerd: unexpected argument '%s'\n"
+                                "Try 'fdbrokerd --help' for more information.\n", argv[optind]);
+                return -1;
+        }
+        return 0;
+}
+
+/* ---- policy loading ---------------------------------------------------- */
+
+static void print_diag(const char *file, unsigned line, const char *message, void *userdata) {
+        if (line > 0)
+                fprintf(stderr, "%s:%u: %s\n", file, line, message);
+        else
+                fprintf(stderr, "%s: %s\n", file, message);
+}
+
+struct first_diag {
+        char text[512];
+        unsigned count;
+};
+
+static void keep_first_diag(const char *file, unsigned line, const char *message, void *userdata) {
+        struct first_diag *d = userdata;
+        if (d->count++ == 0) {
+                if (line > 0)
+                        snprintf(d->text, sizeof d->text, "%s:%u: %s", file, line, message);
+                else
+                        snprintf(d->text, sizeof d->text, "%s: %s", file, message);
+        }
+}
+
+/* ---- the running daemon ------------------------------------------------ */
+
+struct daemon {
+        struct event_base *base;
+        struct server server;
+        const char *policy_path;
+        struct event *sigs[3];
+};
+
+static void notify_status(struct daemon *d, const char *state) {
+        char status[256];
+        server_status(&d->server, status, sizeof status);
+        (void) sd_notifyf(0, "%sSTATUS=%s", state, status);
+}
+
+static void reload(struct daemon *d) {
+        struct first_diag diag = {};
+        struct policy *p;
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        (void) sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                          (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000);
+
+        int r = policy_load(d->policy_path, keep_first_diag, &diag, &p);
+        if (r < 0) {
+                log_always(LOG_ERR, "reload refused, still serving policy generation %u: %s%s",
+                           d->server.generation, diag.count ? diag.text : strerror(-r),
+                           diag.count > 1 ? " (and more problems; see fdbrokerd --check-policy)" : "");
+        } else {
+                server_set_policy(&d->server, p);
+                log_always(LOG_NOTICE, "policy reloaded from %s: generation %u, %zu rules", d->policy_path,
+                           d->server.generation, policy_rule_count(p));
+        }
+        notify_status(d, "READY=1\n");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+        struct daemon *d = arg;
+
+        if (sig == SIGHUP) {
+                reload(d);
+                return;
+        }
+        log_msg(LOG_NOTICE, "%s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        event_base_loopbreak(d->base);
+}
+
+/* A daemon started with 0, 1 or 2 closed would hand those numbers to the
+ * first sockets it opens, and a stray write to "stderr" would go to a
+ * client. */
+static int sanitize_std_fds(void) {
+        for (int fd = 0; fd < 3; fd++) {
+                if (fcntl(fd, F_GETFD) >= 0)
+                        continue;
+                int n = open("/dev/null", O_RDWR);
+                if (n < 0)
+                        return -errno;
+                if (n != fd) {
+                        if (dup2(n, fd) < 0)
+                                return -errno;
+                        close(n);
+                }
+        }
+        return 0;
+}
+
+/* Every client costs a descriptor, and each in-flight reply another:
+ * use all the process may have. */
+static void raise_nofile(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
+int main(int argc, char **argv) {
+        struct options o = {
+                .socket = DEFAULT_SOCKET,
+                .policy = DEFAULT_POLICY,
+                .cfg = {
+                        .max_clients = SERVER_MAX_CLIENTS_DEFAULT,
+                        .max_clients_per_uid = SERVER_MAX_PER_UID_DEFAULT,
+                        .max_inflight = SERVER_MAX_INFLIGHT_DEFAULT,
+                },
+        };
+        struct daemon d = { .policy_path = NULL };
+        struct listen_socket ls = { .fd = -1 };
+        struct policy *policy = NULL;
+        int r, ret = EXIT_FAILURE;
+
+        if (sanitize_std_fds() < 0)
+                return EXIT_FAILURE;
+        log_setup();
+        r = parse_args(argc, argv, &o);
+        if (r != 0)
+                return r > 0 ? EXIT_SUCCESS : 2;
+        d.policy_path = o.policy;
+
+        r = policy_load(o.policy, print_diag, NULL, &policy);
+        if (o.check_policy)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        if (r < 0) {
+                log_always(LOG_ERR, "%s: policy not loaded, not serving", o.policy);
+                return EXIT_FAILURE;
+        }
+
+        r = fsop_probe();
+        if (r < 0) {
+                log_always(LOG_ERR, "openat2() is not available (%s): refusing to run without safe path "
+                           "resolution (Linux 5.6 or later needed, and openat2 allowed by seccomp)", strerror(-r));
+                goto out;
+        }
+
+        raise_nofile();
+        /* Created files get exactly the mode computed for them. */
+        umask(0);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = listen_inherit(&ls);
+        if (r < 0)
+                goto out;
+        if (r == 0 && listen_create(o.socket, &ls) < 0)
+                goto out;
+
+        d.base = event_base_new();
+        if (!d.base) {
+                log_always(LOG_ERR, "cannot create the event loop");
+                goto out;
+        }
+        r = server_init(&d.server, d.base, ls.fd, TAKE_PTR(policy), &o.cfg);
+        if (r < 0) {
+                log_always(LOG_ERR, "cannot start the server: %s", strerror(-r));
+                goto out;
+        }
+
+        static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
+        for (size_t i = 0; i < ELEMENTSOF(signals); i++) {
+                d.sigs[i] = evsignal_new(d.base, signals[i], on_signal, &d);
+                if (!d.sigs[i] || evsignal_add(d.sigs[i], NULL) < 0) {
+                        log_always(LOG_ERR, "cannot handle signals");
+                        goto out;
+                }
+        }
+
+        log_msg(LOG_NOTICE, "serving %s (%s), policy %s with %zu rules",
+                ls.created ? ls.path : "socket passed by systemd", ls.created ? "created" : "inherited",
+                o.policy, policy_rule_count(d.server.policy));
+        notify_status(&d, "READY=1\n");
+
+        if (event_base_dispatch(d.base) < 0)
+                log_always(LOG_ERR, "event loop failed");
+        else
+                ret = EXIT_SUCCESS;
+
+        (void) sd_notify(0, "STOPPING=1");
+out:
+        for (size_t i = 0; i < ELEMENTSOF(d.sigs); i++)
+                if (d.sigs[i])
+                        event_free(d.sigs[i]);
+        if (d.base)
+                server_done(&d.server);
+        policy_unref(policy);
+        listen_close(&ls);
+        if (d.base)
+                event_base_free(d.base);
+        return ret;
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+#include "server.h"
+
+#include <errno.h>
+#include <event2/listener.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conn.h"
+#include "identity.h"
+#include "log.h"
+#include "macro.h"
+
+/* How long accepting pauses when the process is out of descriptors. */
+#define ACCEPT_RETRY_MS 100
+
+static void server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                             int salen, void *arg) {
+        struct server *s = arg;
+        _cleanup_close_ int cfd = fd;
+        struct identity id;
+        struct conn *c;
+        int r;
+
+        if (s->n_conns >= s->cfg.max_clients) {
+                log_msg(LOG_WARNING, "connection refused: %u clients, the limit (--max-clients)", s->n_conns);
+                return;
+        }
+
+        r = identity_from_peer(cfd, policy_has_unit_rules(s->policy), policy_uses_user_name(s->policy), &id);
+        if (r < 0) {
+                log_msg(LOG_WARNING, "connection refused: cannot read peer identity: %s", strerror(-r));
+                return;
+        }
+
+        r = uidtab_acquire(&s->uids, id.uid, s->cfg.max_clients_per_uid);
+        if (r < 0) {
+                log_msg(LOG_WARNING, "connection refused: uid %u %s (--max-clients-per-uid)", (unsigned) id.uid,
+                        r == -EUSERS ? "is at its limit" : strerror(-r));
+                identity_done(&id);
+                return;
+        }
+
+        uid_t uid = id.uid;
+        pid_t pid = id.pid;
+        r = conn_new(s, cfd, &id, &c);
+        if (r < 0) {
+                uidtab_release(&s->uids, uid);
+                identity_done(&id);
+                log_msg(LOG_WARNING, "connection refused: %s", strerror(-r));
+                return;
+        }
+        TAKE_FD(cfd);
+        log_msg(LOG_DEBUG, "connection from pid=%d uid=%u", (int) pid, (unsigned) uid);
+}
+
+static void server_on_accept_error(struct evconnlistener *l, void *arg) {
+        struct server *s = arg;
+        int e = EVUTIL_SOCKET_ERROR();
+
+        if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                /* The listening socket stays readable: without a pause the
+                 * loop would spin on it.  Resume on a timer, or earlier when a
+                 * connection closes and gives a descriptor back. */
+                log_msg(LOG_WARNING, "accept: %s; pausing new connections", strerror(e));
+                evconnlistener_disable(l);
+                event_add(&s->accept_retry, &(struct timeval) { 0, ACCEPT_RETRY_MS * 1000 });
+                return;
+        }
+        log_msg(LOG_WARNING, "accept: %s", strerror(e));
+}
+
+static void server_on_accept_retry(evutil_socket_t fd, short what, void *arg) {
+        struct server *s = arg;
+        evconnlistener_enable(s->listener);
+}
+
+void server_conn_gone(struct server *s) {
+        if (event_pending(&s->accept_retry, EV_TIMEOUT, NULL)) {
+                event_del(&s->accept_retry);
+                evconnlistener_enable(s->listener);
+        }
+}
+
+int server_init(struct server *s, struct event_base *base, int listen_fd, struct policy *policy,
+                const struct server_config *cfg) {
+        s->base = base;
+        s->cfg = *cfg;
+        s->listen_fd = listen_fd;
+        s->policy = policy;
+        s->generation = 1;
+        LIST_INIT(&s->conns);
+        evtimer_assign(&s->accept_retry, base, server_on_accept_retry, s);
+
+        /* backlog -1: the socket is already listening (ours or systemd's). */
+        s->listener = evconnlistener_new(base, server_on_accept, s, LEV_OPT_CLOSE_ON_EXEC, -1, listen_fd);
+        if (!s->listener)
+                return -ENOMEM;
+        evconnlistener_set_error_cb(s->listener, server_on_accept_error);
+        return 0;
+}
+
+void server_done(struct server *s) {
+        while (!LIST_EMPTY(&s->conns))
+                conn_free(LIST_FIRST(&s->conns));
+        event_del(&s->accept_retry);
+        if (s->listener)
+                evconnlistener_free(s->listener);
+        s->listener = NULL;
+        uidtab_done(&s->uids);
+        policy_unref(s->policy);
+        s->policy = NULL;
+}
+
+void server_set_policy(struct server *s, struct policy *policy) {
+        policy_unref(s->policy);
+        s->policy = policy;
+        s->generation++;
+}
+
+void server_status(const struct server *s, char *buf, size_t size) {
+        snprintf(buf, size, "%u clients, %llu requests, %llu denied, policy generation %u (%zu rules)",
+                 s->n_conns, (unsigned long long) s->n_requests, (unsigned long long) s->n_denied,
+                 s->generation, policy_rule_count(s->policy));
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The server: the listening socket, the set of connections and the limits
+ * on them, and the policy generation currently deciding. */
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "policy.h"
+#include "uidtab.h"
+#include "wire.h"
+
+#define SERVER_MAX_CLIENTS_DEFAULT 4096
+#define SERVER_MAX_PER_UID_DEFAULT 1024
+#define SERVER_MAX_INFLIGHT_DEFAULT 64
+
+struct server_config {
+        unsigned max_clients;
+        unsigned max_clients_per_uid;
+        unsigned max_inflight;
+};
+
+struct conn;
+LIST_HEAD(conn_list, conn);
+
+struct server {
+        struct event_base *base;
+        struct server_config cfg;
+        int listen_fd;                    /* not owned */
+        struct evconnlistener *listener;
+        struct event accept_retry;        /* re-arms accepting after EMFILE */
+        struct policy *policy;
+        unsigned generation;
+        struct conn_list conns;
+        unsigned n_conns;
+        struct uidtab uids;
+        uint64_t n_requests;
+        uint64_t n_denied;
+        /* One receive buffer for every connection: the loop handles one
+         * record at a time, and an idle connection then costs no buffer.
+         * One byte more than a record so the path can be terminated. */
+        char buf[FDBR_WIRE_REQUEST_MAX + 1];
+};
+
+/* Starts accepting on listen_fd.  Takes the policy reference. */
+int server_init(struct server *s, struct event_base *base, int listen_fd, struct policy *policy,
+                const struct server_config *cfg);
+void server_done(struct server *s);
+
+/* Swaps in a new policy (takes the reference); requests decided from now
+ * on use it. */
+void server_set_policy(struct server *s, struct policy *policy);
+
+/* A short summary for STATUS=. */
+void server_status(const struct server *s, char *buf, size_t size);
+
+/* Called by a connection when it goes away, so accepting can resume if it
+ * was paused for lack of descriptors. */
+void server_conn_gone(struct server *s);

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+#include "uidtab.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+struct uidtab_entry {
+        struct uidtab_entry *next;
+        uid_t uid;
+        unsigned count;
+};
+
+static unsigned bucket(const struct uidtab *t, uid_t uid) {
+        /* Fibonacci hashing spreads consecutive uids. */
+        return (unsigned) (((uint64_t) uid * 0x9E3779B97F4A7C15ull) >> 32) & (t->n_buckets - 1);
+}
+
+static int grow(struct uidtab *t) {
+        unsigned n = t->n_buckets ? t->n_buckets * 2 : 64;
+        struct uidtab_entry **b = calloc(n, sizeof *b);
+        if (!b)
+                return -ENOMEM;
+
+        struct uidtab old = *t;
+        t->buckets = b;
+        t->n_buckets = n;
+        for (unsigned i = 0; i < old.n_buckets; i++)
+                for (struct uidtab_entry *e = old.buckets[i], *next; e; e = next) {
+                        next = e->next;
+                        unsigned k = bucket(t, e->uid);
+                        e->next = t->buckets[k];
+                        t->buckets[k] = e;
+                }
+        free(old.buckets);
+        return 0;
+}
+
+static struct uidtab_entry **find(const struct uidtab *t, uid_t uid) {
+        if (!t->buckets)
+                return NULL;
+        struct uidtab_entry **p = &t->buckets[bucket(t, uid)];
+        while (*p && (*p)->uid != uid)
+                p = &(*p)->next;
+        return p;
+}
+
+int uidtab_acquire(struct uidtab *t, uid_t uid, unsigned max) {
+        struct uidtab_entry **p = find(t, uid);
+
+        if (p && *p) {
+                if ((*p)->count >= max)
+                        return -EUSERS;
+                return (int) ++(*p)->count;
+        }
+        if (max == 0)
+                return -EUSERS;
+        if (t->n_entries >= t->n_buckets && grow(t) < 0)
+                return -ENOMEM;
+
+        struct uidtab_entry *e = malloc(sizeof *e);
+        if (!e)
+                return -ENOMEM;
+        unsigned k = bucket(t, uid);
+        *e = (struct uidtab_entry) { .next = t->buckets[k], .uid = uid, .count = 1 };
+        t->buckets[k] = e;
+        t->n_entries++;
+        return 1;
+}
+
+void uidtab_release(struct uidtab *t, uid_t uid) {
+        struct uidtab_entry **p = find(t, uid);
+
+        if (!p || !*p)
+                return;
+        if (--(*p)->count == 0) {
+                struct uidtab_entry *e = *p;
+                *p = e->next;
+                free(e);
+                t->n_entries--;
+        }
+}
+
+unsigned uidtab_count(const struct uidtab *t, uid_t uid) {
+        struct uidtab_entry **p = find(t, uid);
+        return p && *p ? (*p)->count : 0;
+}
+
+void uidtab_done(struct uidtab *t) {
+        for (unsigned i = 0; i < t->n_buckets; i++)
+                for (struct uidtab_entry *e = t->buckets[i], *next; e; e = next) {
+                        next = e->next;
+                        free(e);
+                }
+        free(t->buckets);
+        *t = (struct uidtab) {};
+}

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdpass.h"
+#include "testutil.h"
+
+static long long now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int bind_notify(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_uint_lt(strlen(path), sizeof sa.sun_path);
+        strcpy(sa.sun_path, path);
+        ck_assert_int_eq(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        return fd;
+}
+
+pid_t tu_daemon_spawn(struct tu_daemon *d, const char *const *args) {
+        const char *argv[64];
+        size_t n = 0;
+
+        argv[n++] = FDBRD_PATH;
+        argv[n++] = "--socket";
+        argv[n++] = d->socket;
+        argv[n++] = "--policy";
+        argv[n++] = d->policy;
+        for (; args && *args && n < 62; args++)
+                argv[n++] = *args;
+        argv[n] = NULL;
+
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                if (log < 0 || dup2(log, STDERR_FILENO) < 0)
+                        _exit(120);
+                setenv("NOTIFY_SOCKET", d->notify, 1);
+                unsetenv("LISTEN_FDS");
+                unsetenv("LISTEN_PID");
+                unsetenv("JOURNAL_STREAM");
+                execv(argv[0], (char **) argv);
+                _exit(121);
+        }
+        return pid;
+}
+
+char *tu_subst_dir(const char *text, const char *dir) {
+        char *out = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&out, &len);
+        ck_assert_ptr_nonnull(m);
+        for (const char *p = text; *p;) {
+                const char *at = strstr(p, "@DIR@");
+                if (!at) {
+                        fputs(p, m);
+                        break;
+                }
+                fwrite(p, 1, (size_t) (at - p), m);
+                fputs(dir, m);
+                p = at + 5;
+        }
+        fclose(m);
+        return out;
+}
+
+void tu_daemon_start(struct tu_daemon *d, const char *policy_text, const char *const *args) {
+        char buf[4096];
+
+        *d = (struct tu_daemon) { .pid = -1, .notify_fd = -1 };
+        d->dir = tu_mkdtemp();
+        d->socket = tu_strdupf("%s/fdbroker.sock", d->dir);
+        d->policy = tu_strdupf("%s/policy.conf", d->dir);
+        d->log = tu_strdupf("%s/daemon.log", d->dir);
+        d->notify = tu_strdupf("%s/notify", d->dir);
+        char *text = tu_subst_dir(policy_text, d->dir);
+        tu_write_file(d->policy, text, 0644, 0, 0);
+        free(text);
+        d->notify_fd = bind_notify(d->notify);
+
+        d->pid = tu_daemon_spawn(d, args);
+        for (;;) {
+                int n = tu_daemon_notify(d, buf, sizeof buf - 1, 10000);
+                if (n < 0) {
+                        char *log = tu_daemon_log(d);
+                        ck_abort_msg("fdbrokerd did not become ready; its log:\n%s", log);
+                }
+                buf[n] = 0;
+                if (strstr(buf, "READY=1"))
+                        break;
+        }
+}
+
+int tu_daemon_notify(struct tu_daemon *d, char *buf, size_t size, int timeout_ms) {
+        struct pollfd p = { .fd = d->notify_fd, .events = POLLIN };
+        if (poll(&p, 1, timeout_ms) <= 0)
+                return -1;
+        ssize_t n = recv(d->notify_fd, buf, size, MSG_DONTWAIT);
+        return n < 0 ? -1 : (int) n;
+}
+
+int tu_wait(pid_t pid, int timeout_ms) {
+        long long end = now_ms() + timeout_ms;
+        int status;
+
+        for (;;) {
+                pid_t r = waitpid(pid, &status, WNOHANG);
+                ck_assert_int_ge(r, 0);
+                if (r == pid)
+                        return status;
+                if (now_ms() > end) {
+                        kill(pid, SIGKILL);
+                        waitpid(pid, &status, 0);
+                        ck_abort_msg("process %d did not exit within %d ms", (int) pid, timeout_ms);
+                }
+                usleep(5000);
+        }
+}
+
+void tu_daemon_stop(struct tu_daemon *d) {
+        struct stat st;
+
+        if (d->pid > 0) {
+                ck_assert_int_eq(kill(d->pid, SIGTERM), 0);
+                int status = tu_wait(d->pid, 10000);
+                d->pid = -1;
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                        char *log = tu_daemon_log(d);
+                        ck_abort_msg("fdbrokerd did not exit cleanly (status 0x%x); log:\n%s", status, log);
+                }
+                ck_assert_msg(lstat(d->socket, &st) < 0 && errno == ENOENT, "socket not removed on exit");
+        }
+        if (d->notify_fd >= 0)
+                close(d->notify_fd);
+        tu_rm_rf(d->dir);
+        free(d->dir);
+        free(d->socket);
+        free(d->policy);
+        free(d->log);
+        free(d->notify);
+        *d = (struct tu_daemon) { .pid = -1, .notify_fd = -1 };
+}
+
+char *tu_daemon_log(const struct tu_daemon *d) {
+        FILE *f = fopen(d->log, "re");
+        char *buf = NULL;
+        size_t len = 0;
+
+        if (!f)
+                return strdup("");
+        FILE *m = open_memstream(&buf, &len);
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+                fwrite(chunk, 1, n, m);
+        fclose(f);
+        fclose(m);
+        return buf;
+}
+
+bool tu_log_has(const struct tu_daemon *d, ...) {
+        char *log = tu_daemon_log(d);
+        bool found = false;
+
+        for (char *line = strtok(log, "\n"); line && !found; line = strtok(NULL, "\n")) {
+                va_list ap;
+                va_start(ap, d);
+                found = true;
+                for (const char *s; (s = va_arg(ap, const char *));)
+                        if (!strstr(line, s))
+                                found = false;
+                va_end(ap);
+        }
+        free(log);
+        return found;
+}
+
+/* ---- raw protocol client ---------------------------------------------- */
+
+int tu_connect(const char *socket_path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        strncpy(sa.sun_path, socket_path, sizeof sa.sun_path - 1);
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+int tu_send(int fd, uint16_t op, uint32_t id, uint32_t flags, uint32_t mode, const char *path) {
+        uint8_t buf[FDBR_WIRE_REQUEST_MAX];
+        int n = wire_request_encode(buf, sizeof buf, op, id, flags, mode, path, path ? strlen(path) : 0);
+        if (n < 0)
+                return n;
+        return fdpass_send(fd, buf, (size_t) n, -1);
+}
+
+int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms) {
+        uint8_t buf[64];
+        struct fdpass_msg m;
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+        int k = poll(&p, 1, timeout_ms);
+        if (k == 0)
+                return -ETIMEDOUT;
+        if (k < 0)
+                return -errno;
+        k = fdpass_recv(fd, buf, sizeof buf, true, &m);
+        if (k < 0)
+                return k;
+        if (m.len == 0)
+                return -ECONNRESET;
+        if (m.flags || wire_reply_decode(buf, m.len, r) < 0 || (r->nfds == 1) != (m.fd >= 0)) {
+                if (m.fd >= 0)
+                        close(m.fd);
+                return -EBADMSG;
+        }
+        if (ret_fd)
+                *ret_fd = m.fd;
+        else if (m.fd >= 0)
+                close(m.fd);
+        return 0;
+}
+
+int tu_request(int fd, uint16_t op, uint32_t flags, uint32_t mode, const char *path, int *ret_fd) {
+        static uint32_t next_id = 1000;
+        struct wire_reply r;
+        int rfd = -1;
+        uint32_t id = next_id++;
+
+        int k = tu_send(fd, op, id, flags, mode, path);
+        if (k < 0)
+                return k;
+        k = tu_recv(fd, &r, &rfd, 5000);
+        if (k < 0)
+                return k;
+        if (r.id != id || r.op != op) {
+                if (rfd >= 0)
+                        close(rfd);
+                return -EBADMSG;
+        }
+        if (ret_fd)
+                *ret_fd = rfd;
+        else if (rfd >= 0)
+                close(rfd);
+        return (int) r.status;
+}
+
+bool tu_closed(int fd, int timeout_ms) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        char c;
+
+        if (poll(&p, 1, timeout_ms) <= 0)
+                return false;
+        return recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK) == 0;
+}
+
+/* ---- unprivileged clients --------------------------------------------- */
+
+static int child_err_fd = -1;
+
+void tu_child_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
+        char msg[1024];
+        int n = snprintf(msg, sizeof msg, "%s:%d: in child: %s", file, line, cond);
+        /* fmt always starts with a space (see TU_REQUIRE) */
+        if (fmt[1] && n > 0 && (size_t) n < sizeof msg) {
+                va_list ap;
+                va_start(ap, fmt);
+                n += snprintf(msg + n, sizeof msg - (size_t) n, ":");
+                vsnprintf(msg + n, sizeof msg - (size_t) n, fmt, ap);
+                va_end(ap);
+        }
+        if (child_err_fd >= 0)
+                (void) !write(child_err_fd, msg, strlen(msg));
+}
+
+void tu_run_as(uid_t uid, gid_t gid, tu_child_fn fn, void *arg) {
+        int p[2];
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                close(p[0]);
+                child_err_fd = p[1];
+                if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
+                        tu_child_fail(__FILE__, __LINE__, "drop privileges", "%s", strerror(errno));
+                        _exit(1);
+                }
+                if (uid != 0 && setresuid(0, 0, 0) == 0) {
+                        tu_child_fail(__FILE__, __LINE__, "privileges still held", " ");
+                        _exit(1);
+                }
+                _exit(fn(arg) == 0 ? 0 : 1);
+        }
+        close(p[1]);
+        char msg[1025] = "";
+        ssize_t n, total = 0;
+        while ((n = read(p[0], msg + total, sizeof msg - 1 - (size_t) total)) > 0)
+                total += n;
+        msg[total] = 0;
+        close(p[0]);
+        int status = tu_wait(pid, 60000);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child as uid %u failed: %s",
+                      (unsigned) uid, msg[0] ? msg : "(no message)");
+}

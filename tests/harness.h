@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Runs a real fdbrokerd for a test: its own temporary directory, socket,
+ * policy and notify socket; stderr captured to a file; started, waited for
+ * until READY=1, stopped with SIGTERM.  And a raw protocol client, so tests
+ * speak the wire format exactly as an outside client would. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "wire.h"
+
+struct tu_daemon {
+        pid_t pid;
+        char *dir;          /* scratch directory, removed at stop */
+        char *socket;
+        char *policy;
+        char *log;          /* daemon's stderr */
+        char *notify;       /* NOTIFY_SOCKET path */
+        int notify_fd;
+};
+
+/* Replaces every "@DIR@" in text with dir (malloc'ed result). */
+char *tu_subst_dir(const char *text, const char *dir);
+
+/* Writes policy_text to dir/policy.conf, "@DIR@" replaced by the scratch
+ * directory, and starts the daemon with it and
+ * the given extra arguments (NULL-terminated, may be NULL).  Returns once
+ * READY=1 arrived; fails the test otherwise. */
+void tu_daemon_start(struct tu_daemon *d, const char *policy_text, const char *const *args);
+
+/* Starts the daemon but does not wait; returns its pid.  For tests of
+ * start-up failures. */
+pid_t tu_daemon_spawn(struct tu_daemon *d, const char *const *args);
+
+/* Waits for pid with a timeout; returns its wait status. */
+int tu_wait(pid_t pid, int timeout_ms);
+
+/* SIGTERM, waits, checks exit status 0 and that the socket file is gone,
+ * removes the scratch directory. */
+void tu_daemon_stop(struct tu_daemon *d);
+
+/* Reads the next notify message into buf within timeout; returns its
+ * length or -1 on timeout. */
+int tu_daemon_notify(struct tu_daemon *d, char *buf, size_t size, int timeout_ms);
+
+/* Contents of the daemon's stderr so far (malloc'ed). */
+char *tu_daemon_log(const struct tu_daemon *d);
+
+/* True if the log holds a line containing every one of the given
+ * substrings (NULL-terminated). */
+bool tu_log_has(const struct tu_daemon *d, ...) __attribute__((sentinel));
+
+/* ---- raw protocol client ---------------------------------------------- */
+
+/* Connects a blocking SOCK_SEQPACKET socket; returns the fd or -errno. */
+int tu_connect(const char *socket_path);
+
+/* Sends a request record (path may be NULL for none). Returns 0 or -errno. */
+int tu_send(int fd, uint16_t op, uint32_t id, uint32_t flags, uint32_t mode, const char *path);
+
+/* Receives one reply within timeout_ms; on success returns 0, fills *r and
+ * *ret_fd (-1 when none).  -ETIMEDOUT, -ECONNRESET on EOF, -EBADMSG for a
+ * reply that breaks the protocol. */
+int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms);
+
+/* One request, one reply.  Returns the status (0 or positive errno), or a
+ * negative errno if the exchange itself failed; *ret_fd gets the
+ * descriptor if any (may be NULL: then it is closed). */
+int tu_request(int fd, uint16_t op, uint32_t flags, uint32_t mode, const char *path, int *ret_fd);
+
+/* True if the peer closed the connection (EOF within timeout_ms). */
+bool tu_closed(int fd, int timeout_ms);
+
+/* ---- unprivileged clients --------------------------------------------- */
+
+/* Runs fn in a forked child that dropped to uid/gid (no supplementary
+ * groups).  fn returns 0 on success; TU_REQUIRE in it reports the failing
+ * condition, which the parent turns into a test failure. */
+typedef int (*tu_child_fn)(void *arg);
+void tu_run_as(uid_t uid, gid_t gid, tu_child_fn fn, void *arg);
+
+#define TU_REQUIRE(cond, ...)                                                       \
+        do {                                                                        \
+                if (!(cond)) {                                                      \
+                        tu_child_fail(__FILE__, __LINE__, #cond, " " __VA_ARGS__);   \
+                        return 1;                                                   \
+                }                                                                   \
+        } while (0)
+
+void tu_child_fail(const char *file, int line, const char *cond, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
