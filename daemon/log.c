@@ -30,6 +30,10 @@ void log_setup(void) {
         log_to_journal = stderr_is_journal();
 }
 
+bool log_is_journal(void) {
+        return log_to_journal;
+}
+
 void log_set_level(int level) {
         log_max_level = level;
 }
@@ -50,7 +54,7 @@ int log_level_parse(const char *s) {
 }
 
 static void log_vmsg(int level, const char *fmt, va_list ap) {
-        char line[8192];
+        char line[24576];
         int n;
 
         if (log_to_journal)

@@ -12,6 +12,10 @@
 
 /* LOG_ERR ... LOG_DEBUG from syslog.h are the levels. */
 void log_setup(void);
+
+/* True when stderr is connected to the journal: structured records then go
+ * to it directly. */
+bool log_is_journal(void);
 void log_set_level(int level);
 int log_get_level(void);
 static inline bool log_enabled(int level) {

@@ -18,6 +18,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "explain.h"
 #include "fsop.h"
 #include "listen.h"
 #include "log.h"
@@ -32,6 +33,9 @@ struct options {
         const char *socket;
         const char *policy;
         bool check_policy;
+        const char *explain_subject;
+        const char *explain_path;
+        const char *explain_access;
         struct server_config cfg;
 };
 
@@ -46,6 +50,12 @@ static void usage(FILE *f) {
                 "  --policy FILE              policy file (default %s)\n"
                 "  --check-policy             validate the policy, print every problem as\n"
                 "                             FILE:LINE: reason, exit 0 or 1; serve nothing\n"
+                "  --explain SUBJECT PATH ACCESS\n"
+                "                             decide one request without serving: print every\n"
+                "                             matching rule and the verdict; exit 0 allowed,\n"
+                "                             1 denied, 2 error.  SUBJECT: user=, uid=, group=,\n"
+                "                             gid=, unit=, comma-separated; ACCESS: read, write,\n"
+                "                             create, dir, device, comma-separated\n"
                 "  --log-level LEVEL          error, warning, notice (default), info, debug;\n"
                 "                             denials are always logged, allowed requests\n"
                 "                             from info on\n"
@@ -76,11 +86,12 @@ static int parse_limit(const char *name, const char *s, unsigned *ret) {
 
 /* Returns 0 to run, 1 to exit successfully, -1 on a usage error. */
 static int parse_args(int argc, char **argv, struct options *o) {
-        enum { OPT_SOCKET = 0x100, OPT_POLICY, OPT_CHECK, OPT_LOG, OPT_MAXC, OPT_MAXU, OPT_MAXI, OPT_VERSION, OPT_HELP };
+        enum { OPT_SOCKET = 0x100, OPT_POLICY, OPT_CHECK, OPT_EXPLAIN, OPT_LOG, OPT_MAXC, OPT_MAXU, OPT_MAXI, OPT_VERSION, OPT_HELP };
         static const struct option longopts[] = {
                 { "socket", required_argument, NULL, OPT_SOCKET },
                 { "policy", required_argument, NULL, OPT_POLICY },
                 { "check-policy", no_argument, NULL, OPT_CHECK },
+                { "explain", required_argument, NULL, OPT_EXPLAIN },
                 { "log-level", required_argument, NULL, OPT_LOG },
                 { "max-clients", required_argument, NULL, OPT_MAXC },
                 { "max-clients-per-uid", required_argument, NULL, OPT_MAXU },
@@ -101,6 +112,9 @@ static int parse_args(int argc, char **argv, struct options *o) {
                         break;
                 case OPT_CHECK:
                         o->check_policy = true;
+                        break;
+                case OPT_EXPLAIN:
+                        o->explain_subject = optarg;
                         break;
                 case OPT_LOG:
                         level = log_level_parse(optarg);
@@ -133,6 +147,16 @@ static int parse_args(int argc, char **argv, struct options *o) {
                         fprintf(stderr, "Try 'fdbrokerd --help' for more information.\n");
                         return -1;
                 }
+        }
+        if (o->explain_subject) {
+                if (argc - optind != 2) {
+                        fprintf(stderr, "fdbrokerd: --explain needs SUBJECT PATH ACCESS, "
+                                        "e.g. --explain user=alice /srv/data/a.txt read,write\n");
+                        return -1;
+                }
+                o->explain_path = argv[optind];
+                o->explain_access = argv[optind + 1];
+                optind += 2;
         }
         if (optind < argc) {
                 fprintf(stderr, "fdbrokerd: unexpected argument '%s'\n"
@@ -267,8 +291,17 @@ int main(int argc, char **argv) {
         d.policy_path = o.policy;
 
         r = policy_load(o.policy, print_diag, NULL, &policy);
-        if (o.check_policy)
+        if (o.check_policy) {
+                policy_unref(policy);
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
+        if (o.explain_subject) {
+                if (r < 0)
+                        return EXPLAIN_ERROR;
+                r = explain_run(policy, o.explain_subject, o.explain_path, o.explain_access);
+                policy_unref(policy);
+                return r;
+        }
         if (r < 0) {
                 log_always(LOG_ERR, "%s: policy not loaded, not serving", o.policy);
                 return EXIT_FAILURE;

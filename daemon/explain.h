@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* fdbrokerd --explain: the operator's answer to "why was this denied?".
+ * Decides one hypothetical request against a policy and prints the verdict
+ * and every rule that matched, without serving anything. */
+
+#include "policy.h"
+
+/* Exit statuses of --explain. */
+enum {
+        EXPLAIN_ALLOWED = 0,
+        EXPLAIN_DENIED = 1,
+        EXPLAIN_ERROR = 2,
+};
+
+/* subject: comma-separated uid=N, user=NAME, gid=N, group=NAME, unit=NAME
+ * (e.g. "user=alice,unit=app@1.service").  access: comma-separated read,
+ * write, create, dir, device.  Returns one of EXPLAIN_*. */
+int explain_run(const struct policy *p, const char *subject, const char *path, const char *access);
