@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "macro.h"
+
+#define EXEC_FD_FIRST 3
+#define EXEC_ENV "FDBROKER_FDS"
+
+struct exec_file {
+        struct cli_request req; /* path, and the descriptor once open */
+        int flags;
+};
+
+static void exec_files_close(struct exec_file *files, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (files[i].req.done && files[i].req.result >= 0)
+                        files[i].req.result = safe_close(files[i].req.result);
+}
+
+/* Puts fds[i] at EXEC_FD_FIRST + i, without close-on-exec.  Everything is
+ * first moved above the target range, so that no dup2() overwrites a
+ * descriptor still to be placed, whatever numbers the broker's arrived
+ * on. */
+static int exec_place(int *fds, size_t n) {
+        int top = EXEC_FD_FIRST + (int) n;
+
+        for (size_t i = 0; i < n; i++) {
+                int fd = fcntl(fds[i], F_DUPFD_CLOEXEC, top);
+                if (fd < 0)
+                        return -errno;
+                safe_close(fds[i]);
+                fds[i] = fd;
+        }
+        for (size_t i = 0; i < n; i++) {
+                int target = EXEC_FD_FIRST + (int) i;
+                /* dup2() leaves the new descriptor without close-on-exec. */
+                if (dup2(fds[i], target) < 0)
+                        return -errno;
+                safe_close(fds[i]);
+                fds[i] = target;
+        }
+        return 0;
+}
+
+static char *exec_fds_env(size_t n) {
+        /* "3 4 5": each number needs at most 11 characters with its space. */
+        char *s = malloc(n * 12 + 1), *p = s;
+        if (!s)
+                return NULL;
+
+        *p = 0;
+        for (size_t i = 0; i < n; i++)
+                p += sprintf(p, "%s%d", i ? " " : "", EXEC_FD_FIRST + (int) i);
+        return s;
+}
+
+int cli_exec(struct cli *c, int argc, char **argv) {
+        static const struct option options[] = {
+                { "read", required_argument, NULL, 'r' },
+                { "write", required_argument, NULL, 'w' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        _cleanup_free_ struct exec_file *files = NULL;
+        size_t n = 0;
+        int o, r;
+
+        /* Never more files than words on the command line. */
+        files = calloc((size_t) argc, sizeof(*files));
+        if (!files) {
+                fprintf(stderr, "fdbroker: %s\n", strerror(ENOMEM));
+                return CLI_EXIT_REFUSED;
+        }
+
+        optind = 0;
+        while ((o = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
+                switch (o) {
+                case 'r':
+                case 'w':
+                        files[n++] = (struct exec_file) {
+                                .req.path = optarg,
+                                .flags = (o == 'r' ? O_RDONLY : O_WRONLY) | O_CLOEXEC,
+                        };
+                        break;
+                case 'h':
+                        cli_help();
+                        return CLI_EXIT_OK;
+                default:
+                        return cli_option_error(o, argv);
+                }
+        if (optind >= argc)
+                return cli_usage_error("exec needs a command after --");
+        if (n > (size_t) (INT_MAX - EXEC_FD_FIRST))
+                return cli_usage_error("too many files");
+        char **cmd = argv + optind;
+
+        if (n > 0) {
+                r = cli_connect(c);
+                if (r != CLI_EXIT_OK)
+                        return r;
+
+                /* All in flight at once: one round trip, not one per file. */
+                for (size_t i = 0; i < n; i++) {
+                        r = fdbr_conn_open(c->conn, files[i].req.path, files[i].flags, 0,
+                                           cli_request_done, &files[i].req);
+                        if (r < 0)
+                                files[i].req = (struct cli_request) {
+                                        .path = files[i].req.path, .done = true, .result = r
+                                };
+                }
+                for (size_t i = 0; i < n; i++)
+                        cli_wait(c, &files[i].req, 1);
+
+                for (size_t i = 0; i < n; i++)
+                        if (files[i].req.result < 0) {
+                                exec_files_close(files, n);
+                                return cli_fail(c, files[i].req.path, files[i].req.result);
+                        }
+
+                /* Our own socket and loop must not reach CMD. */
+                cli_disconnect(c);
+        }
+
+        _cleanup_free_ int *fds = calloc(n ?: 1, sizeof(int));
+        _cleanup_free_ char *env = exec_fds_env(n);
+        if (!fds || !env) {
+                exec_files_close(files, n);
+                fprintf(stderr, "fdbroker: %s\n", strerror(ENOMEM));
+                return CLI_EXIT_REFUSED;
+        }
+        for (size_t i = 0; i < n; i++)
+                fds[i] = TAKE_FD(files[i].req.result);
+
+        r = exec_place(fds, n);
+        if (r < 0) {
+                for (size_t i = 0; i < n; i++)
+                        safe_close(fds[i]);
+                fprintf(stderr, "fdbroker: cannot place descriptors: %s\n", strerror(-r));
+                return CLI_EXIT_REFUSED;
+        }
+
+        if (setenv(EXEC_ENV, env, 1) < 0) {
+                fprintf(stderr, "fdbroker: %s: %s\n", EXEC_ENV, strerror(errno));
+                return CLI_EXIT_REFUSED;
+        }
+
+        fflush(stdout);
+        execvp(cmd[0], cmd);
+
+        /* As a shell says it: 127 not found, 126 found but not runnable. */
+        r = errno;
+        fprintf(stderr, "fdbroker: %s: %s\n", cmd[0], strerror(r));
+        return r == ENOENT || r == ENOTDIR ? 127 : 126;
+}

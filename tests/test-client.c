@@ -1,0 +1,1855 @@
+/* SPDX-License-Identifier: MIT */
+/* libfdbroker and the fdbroker command against a fake broker: a forked
+ * child that speaks the protocol as each test scripts it, in order or out
+ * of order, with descriptors, with malformed replies, or not at all. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdbroker.h"
+#include "fdpass.h"
+#include "flags.h"
+#include "macro.h"
+#include "pending.h"
+#include "testutil.h"
+#include "wire.h"
+
+/* ---- the fake broker ----------------------------------------------------- */
+
+struct fake {
+        char *dir;
+        char *sock;
+        pid_t pid;
+};
+
+typedef void (*fake_script_t)(int listen_fd);
+
+/* The knobs of the scripts, set before the fork. */
+static unsigned fake_n;
+static unsigned fake_stride, fake_offset;
+static int fake_variant;
+/* When open, script_gather() reads nothing before a byte arrives here. */
+static int fake_go[2] = { -1, -1 };
+/* script_gather() checks the requests arrive in the order
+ * test_many_in_flight() submits them. */
+static bool fake_check_order;
+
+/* The child cannot use ck_assert (it is not the test process); a failure
+ * shows up as its exit status, which fake_stop() checks. */
+#define FAKE_ASSERT(cond)                                                                  \
+        do {                                                                               \
+                if (!(cond)) {                                                             \
+                        fprintf(stderr, "fake broker: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+                        _exit(99);                                                         \
+                }                                                                          \
+        } while (0)
+
+struct fake_req {
+        struct wire_request r;
+        char path[FDBR_WIRE_PATH_MAX + 1];
+};
+
+static int fake_accept(int listen_fd) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        FAKE_ASSERT(fd >= 0);
+        return fd;
+}
+
+static void fake_recv(int fd, struct fake_req *q) {
+        uint8_t buf[FDBR_WIRE_REQUEST_MAX];
+        struct fdpass_msg m;
+
+        FAKE_ASSERT(fdpass_recv(fd, buf, sizeof buf, false, &m) == 0);
+        FAKE_ASSERT(m.len > 0 && m.flags == 0);
+        FAKE_ASSERT(wire_request_decode(buf, m.len, &q->r) == 0);
+        memcpy(q->path, q->r.path, q->r.path_len);
+        q->path[q->r.path_len] = 0;
+        q->r.path = q->path;
+}
+
+/* Waits for the client to hang up. */
+static void fake_expect_eof(int fd) {
+        uint8_t buf[FDBR_WIRE_REQUEST_MAX];
+        struct fdpass_msg m;
+
+        for (;;) {
+                int r = fdpass_recv(fd, buf, sizeof buf, false, &m);
+                if (r == -ECONNRESET || (r == 0 && m.len == 0))
+                        return;
+                FAKE_ASSERT(r == 0);
+        }
+}
+
+static void fake_reply(int fd, const struct wire_request *r, uint32_t status, int pass_fd) {
+        uint8_t buf[FDBR_WIRE_REPLY_SIZE];
+        struct wire_reply rep = { .op = r->op, .id = r->id, .status = status, .nfds = pass_fd >= 0 };
+
+        wire_reply_encode(buf, &rep);
+        FAKE_ASSERT(fdpass_send(fd, buf, sizeof buf, pass_fd) == 0);
+}
+
+/* Answers like a broker that allows everything, except that a path whose
+ * last component is "status-N" gets status N. */
+static void fake_answer(int fd, const struct fake_req *q) {
+        const char *base = strrchr(q->path, '/');
+        unsigned status;
+
+        if (q->r.op == FDBR_OP_PING) {
+                fake_reply(fd, &q->r, 0, -1);
+                return;
+        }
+        if (base && sscanf(base, "/status-%u", &status) == 1) {
+                fake_reply(fd, &q->r, status, -1);
+                return;
+        }
+
+        uint32_t f = q->r.flags;
+        int oflags = (f & FDBR_F_WRITE) ? ((f & FDBR_F_READ) ? O_RDWR : O_WRONLY) : O_RDONLY;
+        oflags |= (f & FDBR_F_CREATE ? O_CREAT : 0) | (f & FDBR_F_EXCL ? O_EXCL : 0) |
+                  (f & FDBR_F_TRUNC ? O_TRUNC : 0) | (f & FDBR_F_APPEND ? O_APPEND : 0) |
+                  (f & FDBR_F_DIRECTORY ? O_DIRECTORY : 0) | (f & FDBR_F_NOFOLLOW ? O_NOFOLLOW : 0);
+
+        if (q->r.op == FDBR_OP_CHECK) {
+                struct stat st;
+                if (stat(q->path, &st) < 0)
+                        fake_reply(fd, &q->r, (uint32_t) errno, -1);
+                else if ((f & FDBR_F_DIRECTORY) && !S_ISDIR(st.st_mode))
+                        fake_reply(fd, &q->r, ENOTDIR, -1);
+                else
+                        fake_reply(fd, &q->r, 0, -1);
+                return;
+        }
+
+        int file = open(q->path, oflags | O_CLOEXEC, q->r.mode);
+        if (file < 0) {
+                fake_reply(fd, &q->r, (uint32_t) errno, -1);
+                return;
+        }
+        fake_reply(fd, &q->r, 0, file);
+        close(file);
+}
+
+/* Serves connections one after the other, each until it closes, until
+ * killed. */
+static void script_serve(int listen_fd) {
+        for (;;) {
+                int fd = fake_accept(listen_fd);
+                uint8_t buf[FDBR_WIRE_REQUEST_MAX];
+                struct fdpass_msg m;
+                struct fake_req q;
+
+                for (;;) {
+                        int r = fdpass_recv(fd, buf, sizeof buf, false, &m);
+                        if (r == -ECONNRESET || (r == 0 && m.len == 0))
+                                break;
+                        FAKE_ASSERT(r == 0 && m.flags == 0);
+                        FAKE_ASSERT(wire_request_decode(buf, m.len, &q.r) == 0);
+                        memcpy(q.path, q.r.path, q.r.path_len);
+                        q.path[q.r.path_len] = 0;
+                        q.r.path = q.path;
+                        fake_answer(fd, &q);
+                }
+                close(fd);
+        }
+}
+
+/* Reads fake_n requests, then answers them in the order
+ * (fake_stride * j + fake_offset) % fake_n. */
+static void script_gather(int listen_fd) {
+        int fd = fake_accept(listen_fd);
+        struct fake_req *q = calloc(fake_n, sizeof(*q));
+        FAKE_ASSERT(q);
+
+        if (fake_go[0] >= 0) {
+                char c;
+                FAKE_ASSERT(read(fake_go[0], &c, 1) == 1);
+        }
+
+        for (unsigned i = 0; i < fake_n; i++) {
+                fake_recv(fd, &q[i]);
+                if (!fake_check_order)
+                        continue;
+
+                const char *base = strrchr(q[i].path, '/');
+                char expected[64];
+                switch (i % 3) {
+                case 0:
+                        snprintf(expected, sizeof expected, "/file-%u", i);
+                        FAKE_ASSERT(q[i].r.op == FDBR_OP_OPEN && strcmp(base, expected) == 0);
+                        break;
+                case 1:
+                        snprintf(expected, sizeof expected, "/status-%u", 1 + i % 50);
+                        FAKE_ASSERT(q[i].r.op == FDBR_OP_CHECK && strcmp(base, expected) == 0);
+                        break;
+                default:
+                        FAKE_ASSERT(q[i].r.op == FDBR_OP_PING);
+                }
+        }
+        for (unsigned j = 0; j < fake_n; j++)
+                fake_answer(fd, &q[(fake_stride * j + fake_offset) % fake_n]);
+        fake_expect_eof(fd);
+        free(q);
+}
+
+/* Reads fake_n requests and never answers. */
+static void script_silent(int listen_fd) {
+        int fd = fake_accept(listen_fd);
+        struct fake_req q;
+
+        for (unsigned i = 0; i < fake_n; i++)
+                fake_recv(fd, &q);
+        fake_expect_eof(fd);
+}
+
+/* Reads fake_n requests, answers the second one, and hangs up. */
+static void script_answer_one_and_close(int listen_fd) {
+        int fd = fake_accept(listen_fd);
+        struct fake_req q[16];
+
+        FAKE_ASSERT(fake_n >= 2 && fake_n <= ELEMENTSOF(q));
+        for (unsigned i = 0; i < fake_n; i++)
+                fake_recv(fd, &q[i]);
+        fake_answer(fd, &q[1]);
+        close(fd);
+}
+
+/* Accepts and hangs up at once. */
+static void script_hang_up(int listen_fd) {
+        close(fake_accept(listen_fd));
+}
+
+static void fake_start(struct fake *f, fake_script_t script) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        f->dir = tu_mkdtemp();
+        f->sock = tu_strdupf("%s/sock", f->dir);
+        ck_assert_uint_lt(strlen(f->sock), sizeof(sa.sun_path));
+        strcpy(sa.sun_path, f->sock);
+
+        int l = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(l, 0);
+        ck_assert_int_eq(bind(l, (struct sockaddr *) &sa, sizeof sa), 0);
+        ck_assert_int_eq(listen(l, 64), 0);
+
+        fflush(NULL);
+        f->pid = fork();
+        ck_assert_int_ge(f->pid, 0);
+        if (f->pid == 0) {
+                /* The framework's handler would pass SIGTERM on to the
+                 * whole process group, the test included. */
+                signal(SIGTERM, SIG_DFL);
+                /* Never outlive a test that died. */
+                alarm(60);
+                script(l);
+                _exit(0);
+        }
+        close(l);
+        if (fake_go[0] >= 0)
+                fake_go[0] = safe_close(fake_go[0]);
+}
+
+/* Waits for the script to end on its own; it must have succeeded. */
+static void fake_stop(struct fake *f) {
+        int status;
+
+        ck_assert_int_eq(waitpid(f->pid, &status, 0), f->pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "fake broker failed: status 0x%x", status);
+        tu_rm_rf(f->dir);
+        free(f->dir);
+        free(f->sock);
+}
+
+/* For scripts that serve until told to stop. */
+static void fake_kill(struct fake *f) {
+        int status;
+
+        ck_assert_int_eq(kill(f->pid, SIGTERM), 0);
+        ck_assert_int_eq(waitpid(f->pid, &status, 0), f->pid);
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "fake broker failed: status 0x%x",
+                      status);
+        tu_rm_rf(f->dir);
+        free(f->dir);
+        free(f->sock);
+}
+
+static char *fake_file(const struct fake *f, const char *name, const char *content) {
+        char *p = tu_strdupf("%s/%s", f->dir, name);
+        tu_write_file(p, content, 0644, 0, 0);
+        return p;
+}
+
+/* ---- the client side ----------------------------------------------------- */
+
+struct rec {
+        int calls;
+        int result;
+        /* Done from inside the callback, when set: */
+        fdbr_conn **free_conn;  /* free *free_conn */
+        struct rec *follow;     /* submit an OPEN of follow_path (PING if NULL) for it */
+        const char *follow_path;
+        int follow_ret;
+};
+
+static int total_calls;
+
+static void rec_cb(fdbr_conn *conn, int result, void *userdata) {
+        struct rec *r = userdata;
+
+        r->calls++;
+        r->result = result;
+        total_calls++;
+
+        if (r->follow)
+                r->follow_ret = r->follow_path ? fdbr_conn_open(conn, r->follow_path, O_RDONLY | O_CLOEXEC, 0, rec_cb, r->follow)
+                                               : fdbr_conn_ping(conn, rec_cb, r->follow);
+        if (r->free_conn) {
+                ck_assert_ptr_eq(*r->free_conn, conn);
+                fdbr_conn_free(*r->free_conn);
+                *r->free_conn = NULL;
+        }
+}
+
+static void tick(evutil_socket_t fd, short what, void *userdata) {
+}
+
+/* Runs the loop until target callbacks ran in all; a callback that never
+ * comes fails the test instead of hanging it. */
+static void run_until(struct event_base *base, int target) {
+        struct event *t = event_new(base, -1, EV_PERSIST, tick, NULL);
+        struct timeval tv = { .tv_usec = 100 * 1000 };
+        time_t deadline = time(NULL) + 20;
+
+        ck_assert_ptr_nonnull(t);
+        ck_assert_int_eq(event_add(t, &tv), 0);
+        while (total_calls < target) {
+                ck_assert_msg(time(NULL) < deadline, "waited in vain: %d of %d callbacks", total_calls, target);
+                ck_assert_int_eq(event_base_loop(base, EVLOOP_ONCE), 0);
+        }
+        event_free(t);
+}
+
+static void assert_content(int fd, const char *expected) {
+        char buf[256];
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+
+        ck_assert_int_ge(n, 0);
+        buf[n] = 0;
+        ck_assert_str_eq(buf, expected);
+}
+
+static fdbr_conn *connect_fake(struct event_base *base, const struct fake *f) {
+        fdbr_conn *conn = NULL;
+
+        ck_assert_int_eq(fdbr_conn_new(base, f->sock, &conn), 0);
+        ck_assert_ptr_nonnull(conn);
+        return conn;
+}
+
+START_TEST(test_open_success) {
+        struct fake f;
+        fake_start(&f, script_serve);
+        _cleanup_free_ char *path = fake_file(&f, "a.txt", "hello broker");
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec r = {};
+
+        ck_assert_int_eq(fdbr_conn_open(conn, path, O_RDONLY | O_CLOEXEC, 0, rec_cb, &r), 0);
+        /* Never from inside the submission. */
+        ck_assert_int_eq(r.calls, 0);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 1);
+
+        run_until(base, 1);
+        ck_assert_int_eq(r.calls, 1);
+        ck_assert_int_ge(r.result, 0);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+        assert_content(r.result, "hello broker");
+        close(r.result);
+
+        fdbr_conn_free(conn);
+        event_base_free(base);
+        fake_kill(&f);
+}
+END_TEST
+
+START_TEST(test_status_errors) {
+        struct fake f;
+        fake_start(&f, script_serve);
+        _cleanup_free_ char *file = fake_file(&f, "a.txt", "x");
+        _cleanup_free_ char *eacces = tu_strdupf("%s/status-%d", f.dir, EACCES);
+        _cleanup_free_ char *enoent = tu_strdupf("%s/status-%d", f.dir, ENOENT);
+        _cleanup_free_ char *enotdir = tu_strdupf("%s/status-%d", f.dir, ENOTDIR);
+        _cleanup_free_ char *missing = tu_strdupf("%s/missing", f.dir);
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec r[7] = {};
+
+        ck_assert_int_eq(fdbr_conn_open(conn, eacces, O_RDONLY, 0, rec_cb, &r[0]), 0);
+        ck_assert_int_eq(fdbr_conn_open(conn, enoent, O_RDONLY, 0, rec_cb, &r[1]), 0);
+        ck_assert_int_eq(fdbr_conn_check(conn, enotdir, O_RDONLY | O_DIRECTORY, rec_cb, &r[2]), 0);
+        ck_assert_int_eq(fdbr_conn_check(conn, file, O_RDONLY, rec_cb, &r[3]), 0);
+        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[4]), 0);
+        ck_assert_int_eq(fdbr_conn_open(conn, missing, O_RDONLY, 0, rec_cb, &r[5]), 0);
+        ck_assert_int_eq(fdbr_conn_check(conn, file, O_RDONLY | O_DIRECTORY, rec_cb, &r[6]), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 7);
+        run_until(base, 7);
+
+        static const int expected[] = { -EACCES, -ENOENT, -ENOTDIR, 0, 0, -ENOENT, -ENOTDIR };
+        for (size_t i = 0; i < ELEMENTSOF(r); i++) {
+                ck_assert_int_eq(r[i].calls, 1);
+                ck_assert_int_eq(r[i].result, expected[i]);
+        }
+
+        fdbr_conn_free(conn);
+        event_base_free(base);
+        fake_kill(&f);
+}
+END_TEST
+
+START_TEST(test_out_of_order) {
+        struct fake f;
+        enum { N = 8 };
+        fake_n = N;
+        fake_stride = N - 1; /* reverse order */
+        fake_offset = N - 1;
+        fake_start(&f, script_gather);
+        struct event_base *base = event_base_new();
+        int n0 = tu_count_fds(getpid());
+        fdbr_conn *conn = connect_fake(base, &f);
+        char *paths[N];
+        struct rec r[N] = {};
+
+        for (int i = 0; i < N; i++) {
+                _cleanup_free_ char *name = tu_strdupf("file-%d", i);
+                _cleanup_free_ char *content = tu_strdupf("content of %d", i);
+                /* Every third one is refused, each with its own status. */
+                paths[i] = i % 3 == 2 ? tu_strdupf("%s/status-%d", f.dir, 100 + i) : fake_file(&f, name, content);
+                ck_assert_int_eq(fdbr_conn_open(conn, paths[i], O_RDONLY | O_CLOEXEC, 0, rec_cb, &r[i]), 0);
+        }
+        run_until(base, N);
+
+        for (int i = 0; i < N; i++) {
+                ck_assert_int_eq(r[i].calls, 1);
+                if (i % 3 == 2) {
+                        ck_assert_int_eq(r[i].result, -(100 + i));
+                } else {
+                        _cleanup_free_ char *content = tu_strdupf("content of %d", i);
+                        ck_assert_int_ge(r[i].result, 0);
+                        assert_content(r[i].result, content);
+                        close(r[i].result);
+                }
+                free(paths[i]);
+        }
+
+        fdbr_conn_free(conn);
+        ck_assert_int_eq(tu_count_fds(getpid()), n0);
+        event_base_free(base);
+        fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_many_in_flight) {
+        struct fake f;
+        enum { N = 200 };
+        fake_n = N;
+        fake_stride = 7; /* coprime with N: a permutation */
+        fake_offset = 3;
+        /* The broker reads only once most of everything was submitted, so
+         * that the socket fills up and the send queue has to keep the
+         * order. */
+        ck_assert_int_eq(pipe2(fake_go, O_CLOEXEC), 0);
+        fake_check_order = true;
+        fake_start(&f, script_gather);
+        struct event_base *base = event_base_new();
+        /* Less the end of the pipe that is closed on the way. */
+        int n0 = tu_count_fds(getpid()) - 1;
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec r[N] = {};
+
+        /* Long paths: far more than the socket buffer holds, so most
+         * records wait in the send queue. */
+        char *filler = malloc(4001);
+        ck_assert_ptr_nonnull(filler);
+        memset(filler, 'x', 4000);
+        filler[4000] = 0;
+
+        for (int i = 0; i < N; i++) {
+                if (i == 2 * N / 3) {
+                        /* Many of them wait in the queue.  Let the broker
+                         * empty the socket meanwhile: the rest must queue up
+                         * behind them all the same, not overtake them. */
+                        ck_assert_int_eq(write(fake_go[1], "", 1), 1);
+                        fake_go[1] = safe_close(fake_go[1]);
+                        ck_assert_int_eq(usleep(100 * 1000), 0);
+                }
+                switch (i % 3) {
+                case 0: {
+                        _cleanup_free_ char *name = tu_strdupf("file-%d", i);
+                        _cleanup_free_ char *content = tu_strdupf("%d", i);
+                        _cleanup_free_ char *path = fake_file(&f, name, content);
+                        ck_assert_int_eq(fdbr_conn_open(conn, path, O_RDONLY | O_CLOEXEC, 0, rec_cb, &r[i]), 0);
+                        break;
+                }
+                case 1: {
+                        _cleanup_free_ char *path = tu_strdupf("%s/%s/status-%d", f.dir, filler, 1 + i % 50);
+                        ck_assert_int_eq(fdbr_conn_check(conn, path, O_RDONLY, rec_cb, &r[i]), 0);
+                        break;
+                }
+                default:
+                        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[i]), 0);
+                }
+        }
+        free(filler);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), N);
+        ck_assert_int_eq(total_calls, 0);
+
+        run_until(base, N);
+        ck_assert_int_eq(total_calls, N);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+        for (int i = 0; i < N; i++) {
+                ck_assert_int_eq(r[i].calls, 1);
+                switch (i % 3) {
+                case 0: {
+                        _cleanup_free_ char *content = tu_strdupf("%d", i);
+                        ck_assert_int_ge(r[i].result, 0);
+                        assert_content(r[i].result, content);
+                        close(r[i].result);
+                        break;
+                }
+                case 1:
+                        ck_assert_int_eq(r[i].result, -(1 + i % 50));
+                        break;
+                default:
+                        ck_assert_int_eq(r[i].result, 0);
+                }
+        }
+
+        fdbr_conn_free(conn);
+        ck_assert_int_eq(tu_count_fds(getpid()), n0);
+        event_base_free(base);
+        fake_stop(&f);
+}
+END_TEST
+
+/* The OPEN times out; the broker answers it (with a descriptor) only once
+ * the PING sent after the timeout has arrived, then answers the PING. */
+static void script_late(int listen_fd) {
+        int fd = fake_accept(listen_fd);
+        struct fake_req open_req, ping_req;
+
+        fake_recv(fd, &open_req);
+        FAKE_ASSERT(open_req.r.op == FDBR_OP_OPEN);
+        fake_recv(fd, &ping_req);
+        FAKE_ASSERT(ping_req.r.op == FDBR_OP_PING);
+        fake_answer(fd, &open_req);
+        fake_answer(fd, &ping_req);
+        fake_expect_eof(fd);
+}
+
+START_TEST(test_timeout_late_reply) {
+        struct fake f;
+        fake_start(&f, script_late);
+        _cleanup_free_ char *path = fake_file(&f, "a.txt", "late");
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        int n0 = tu_count_fds(getpid());
+        struct rec r_open = {}, r_ping = {};
+
+        fdbr_conn_set_timeout(conn, 50);
+        ck_assert_int_eq(fdbr_conn_open(conn, path, O_RDONLY, 0, rec_cb, &r_open), 0);
+        fdbr_conn_set_timeout(conn, 0);
+        run_until(base, 1);
+        ck_assert_int_eq(r_open.calls, 1);
+        ck_assert_int_eq(r_open.result, -ETIMEDOUT);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+
+        /* The late reply must not count as a protocol violation: the PING
+         * behind it still succeeds, and its descriptor is gone. */
+        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r_ping), 0);
+        run_until(base, 2);
+        ck_assert_int_eq(r_ping.calls, 1);
+        ck_assert_int_eq(r_ping.result, 0);
+        ck_assert_int_eq(r_open.calls, 1);
+        ck_assert_int_eq(tu_count_fds(getpid()), n0);
+
+        fdbr_conn_free(conn);
+        ck_assert_int_eq(r_open.calls, 1);
+        event_base_free(base);
+        fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_timeout_no_reply) {
+        struct fake f;
+        fake_n = 3;
+        fake_start(&f, script_silent);
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec r[3] = {};
+
+        fdbr_conn_set_timeout(conn, 20);
+        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[0]), 0);
+        /* Far enough apart that a loaded machine does not fire both at once. */
+        fdbr_conn_set_timeout(conn, 1000);
+        ck_assert_int_eq(fdbr_conn_check(conn, "/x", O_RDONLY, rec_cb, &r[1]), 0);
+        fdbr_conn_set_timeout(conn, 0);
+        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[2]), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 3);
+
+        run_until(base, 1);
+        ck_assert_int_eq(r[0].calls, 1);
+        ck_assert_int_eq(r[0].result, -ETIMEDOUT);
+        ck_assert_int_eq(r[1].calls, 0);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 2);
+
+        run_until(base, 2);
+        ck_assert_int_eq(r[1].calls, 1);
+        ck_assert_int_eq(r[1].result, -ETIMEDOUT);
+        ck_assert_int_eq(r[2].calls, 0);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 1);
+
+        /* Timed-out requests are not cancelled twice. */
+        fdbr_conn_free(conn);
+        ck_assert_int_eq(r[0].calls, 1);
+        ck_assert_int_eq(r[1].calls, 1);
+        ck_assert_int_eq(r[2].calls, 1);
+        ck_assert_int_eq(r[2].result, -ECANCELED);
+        event_base_free(base);
+        fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_broker_gone) {
+        struct fake f;
+        enum { N = 5 };
+        fake_n = N;
+        fake_start(&f, script_answer_one_and_close);
+        struct event_base *base = event_base_new();
+        int n0 = tu_count_fds(getpid());
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec r[N] = {}, follow = {};
+
+        for (int i = 0; i < N; i++) {
+                _cleanup_free_ char *path = tu_strdupf("%s/status-%d", f.dir, 40 + i);
+                ck_assert_int_eq(fdbr_conn_check(conn, path, O_RDONLY, rec_cb, &r[i]), 0);
+        }
+        /* A callback that submits while the connection is failing. */
+        r[3].follow = &follow;
+        r[3].follow_ret = 1;
+
+        run_until(base, N);
+        for (int i = 0; i < N; i++) {
+                ck_assert_int_eq(r[i].calls, 1);
+                ck_assert_int_eq(r[i].result, i == 1 ? -41 : -ECONNRESET);
+        }
+        ck_assert_int_eq(r[3].follow_ret, -ENOTCONN);
+        ck_assert_int_eq(follow.calls, 0);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+
+        /* The socket is closed at once, and the connection refuses more. */
+        ck_assert_int_eq(tu_count_fds(getpid()), n0);
+        struct rec late = {};
+        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &late), -ENOTCONN);
+        ck_assert_int_eq(event_base_loop(base, EVLOOP_NONBLOCK), 1);
+        ck_assert_int_eq(late.calls, 0);
+        ck_assert_int_eq(total_calls, N);
+
+        fdbr_conn_free(conn);
+        event_base_free(base);
+        fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_send_after_hang_up) {
+        struct fake f;
+        fake_start(&f, script_hang_up);
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec r = {};
+        int status;
+
+        /* Make sure the other end is gone before submitting. */
+        ck_assert_int_eq(waitpid(f.pid, &status, 0), f.pid);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        int k = fdbr_conn_ping(conn, rec_cb, &r);
+        ck_assert_msg(k == 0 || k == -ENOTCONN, "%d", k);
+        ck_assert_int_eq(r.calls, 0);
+        if (k == 0) {
+                run_until(base, 1);
+                ck_assert_int_eq(r.calls, 1);
+                ck_assert_int_eq(r.result, -ECONNRESET);
+        }
+        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r), -ENOTCONN);
+
+        fdbr_conn_free(conn);
+        event_base_free(base);
+        tu_rm_rf(f.dir);
+        free(f.dir);
+        free(f.sock);
+}
+END_TEST
+
+/* ---- malformed replies --------------------------------------------------- */
+
+enum {
+        BAD_MAGIC,
+        BAD_VERSION,
+        BAD_SHORT,
+        BAD_LONG,
+        BAD_UNKNOWN_ID,
+        BAD_ID_ZERO,
+        BAD_OP_MISMATCH,
+        BAD_FD_WITHOUT_NFDS_CHECK,
+        BAD_FD_WITHOUT_NFDS_OPEN,
+        BAD_NFDS_WITHOUT_FD,
+        BAD_NFDS_ON_CHECK,
+        BAD_FD_ON_PING,
+        BAD_TWO_FDS,
+        BAD_NFDS_WITH_STATUS,
+        BAD_NFDS_TWO,
+        BAD_RESERVED,
+        BAD_STATUS_RANGE,
+        BAD_OPEN_SUCCESS_NO_FD,
+        BAD_EMPTY_WITH_FD,
+        _BAD_MAX,
+};
+
+static void put32(uint8_t *p, uint32_t v) {
+        memcpy(p, &v, sizeof v);
+}
+
+static void send_two_fds(int fd, const void *buf, size_t len, int a, int b) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(2 * sizeof(int))];
+        } control = {};
+        struct iovec iov = { .iov_base = (void *) buf, .iov_len = len };
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = control.buf,
+                .msg_controllen = sizeof control.buf,
+        };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        int fds[2] = { a, b };
+
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof fds);
+        memcpy(CMSG_DATA(c), fds, sizeof fds);
+        FAKE_ASSERT(sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t) len);
+}
+
+/* Requests arrive as OPEN, CHECK, PING; one malformed reply follows. */
+static void script_malformed(int listen_fd) {
+        int fd = fake_accept(listen_fd);
+        struct fake_req q[3];
+        uint8_t buf[64];
+
+        for (int i = 0; i < 3; i++)
+                fake_recv(fd, &q[i]);
+        FAKE_ASSERT(q[0].r.op == FDBR_OP_OPEN && q[1].r.op == FDBR_OP_CHECK && q[2].r.op == FDBR_OP_PING);
+
+        int file = open(q[0].path, O_RDONLY | O_CLOEXEC);
+        FAKE_ASSERT(file >= 0);
+
+        /* Start from a valid reply to the OPEN and break one thing. */
+        struct wire_reply rep = { .op = FDBR_OP_OPEN, .id = q[0].r.id, .status = 0, .nfds = 1 };
+        size_t len = FDBR_WIRE_REPLY_SIZE;
+        int pass = file;
+
+        switch (fake_variant) {
+        case BAD_MAGIC:
+        case BAD_VERSION:
+        case BAD_SHORT:
+        case BAD_LONG:
+        case BAD_RESERVED:
+        case BAD_NFDS_TWO:
+                break;
+        case BAD_UNKNOWN_ID:
+                rep.id = q[0].r.id + 1000;
+                break;
+        case BAD_ID_ZERO:
+                rep.id = 0;
+                break;
+        case BAD_OP_MISMATCH:
+                rep.op = FDBR_OP_CHECK;
+                rep.nfds = 0;
+                pass = -1;
+                break;
+        case BAD_FD_WITHOUT_NFDS_CHECK:
+                rep = (struct wire_reply) { .op = FDBR_OP_CHECK, .id = q[1].r.id };
+                break;
+        case BAD_FD_WITHOUT_NFDS_OPEN:
+                rep.nfds = 0;
+                break;
+        case BAD_NFDS_WITHOUT_FD:
+                pass = -1;
+                break;
+        case BAD_NFDS_ON_CHECK:
+                rep = (struct wire_reply) { .op = FDBR_OP_CHECK, .id = q[1].r.id, .nfds = 1 };
+                break;
+        case BAD_FD_ON_PING:
+                rep = (struct wire_reply) { .op = FDBR_OP_PING, .id = q[2].r.id };
+                break;
+        case BAD_TWO_FDS:
+                break;
+        case BAD_NFDS_WITH_STATUS:
+                rep.status = EACCES;
+                break;
+        case BAD_STATUS_RANGE:
+                rep = (struct wire_reply) { .op = FDBR_OP_CHECK, .id = q[1].r.id, .status = 70000 };
+                pass = -1;
+                break;
+        case BAD_OPEN_SUCCESS_NO_FD:
+                rep.nfds = 0;
+                pass = -1;
+                break;
+        case BAD_EMPTY_WITH_FD:
+                len = 0;
+                break;
+        default:
+                FAKE_ASSERT(false);
+        }
+
+        memset(buf, 0, sizeof buf);
+        wire_reply_encode(buf, &rep);
+        switch (fake_variant) {
+        case BAD_MAGIC:
+                buf[3] = '2';
+                break;
+        case BAD_VERSION:
+                buf[4] = 2;
+                break;
+        case BAD_SHORT:
+                len = 20;
+                break;
+        case BAD_LONG:
+                len = 30;
+                break;
+        case BAD_RESERVED:
+                put32(buf + 20, 1);
+                break;
+        case BAD_NFDS_TWO:
+                put32(buf + 16, 2);
+                break;
+        }
+
+        if (fake_variant == BAD_TWO_FDS)
+                send_two_fds(fd, buf, len, file, file);
+        else if (len == 0) {
+                /* fdpass_send() refuses an empty record; a raw sendmsg does not. */
+                union {
+                        struct cmsghdr align;
+                        char buf[CMSG_SPACE(sizeof(int))];
+                } control = {};
+                struct iovec iov = { .iov_base = buf, .iov_len = 0 };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                                     .msg_controllen = sizeof control.buf };
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &file, sizeof(int));
+                FAKE_ASSERT(sendmsg(fd, &mh, MSG_NOSIGNAL) == 0);
+        } else
+                FAKE_ASSERT(fdpass_send(fd, buf, len, pass) == 0);
+        close(file);
+        fake_expect_eof(fd);
+}
+
+START_TEST(test_malformed_reply) {
+        struct fake f;
+        fake_variant = _i;
+        fake_start(&f, script_malformed);
+        _cleanup_free_ char *path = fake_file(&f, "a.txt", "x");
+        struct event_base *base = event_base_new();
+        int n0 = tu_count_fds(getpid());
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec r[3] = {};
+
+        ck_assert_int_eq(fdbr_conn_open(conn, path, O_RDONLY, 0, rec_cb, &r[0]), 0);
+        ck_assert_int_eq(fdbr_conn_check(conn, path, O_RDONLY, rec_cb, &r[1]), 0);
+        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[2]), 0);
+        run_until(base, 3);
+
+        for (int i = 0; i < 3; i++) {
+                ck_assert_int_eq(r[i].calls, 1);
+                ck_assert_int_eq(r[i].result, -EBADMSG);
+        }
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+        /* Neither the socket nor any descriptor that came along is left. */
+        ck_assert_int_eq(tu_count_fds(getpid()), n0);
+        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[0]), -ENOTCONN);
+
+        fdbr_conn_free(conn);
+        ck_assert_int_eq(total_calls, 3);
+        event_base_free(base);
+        fake_stop(&f);
+}
+END_TEST
+
+/* ---- freeing and re-entrancy --------------------------------------------- */
+
+START_TEST(test_free_with_pending) {
+        struct fake f;
+        fake_n = 4;
+        fake_start(&f, script_silent);
+        struct event_base *base = event_base_new();
+        int n0 = tu_count_fds(getpid());
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec r[4] = {};
+
+        fdbr_conn_set_timeout(conn, 60000);
+        ck_assert_int_eq(fdbr_conn_open(conn, "/a", O_RDONLY, 0, rec_cb, &r[0]), 0);
+        ck_assert_int_eq(fdbr_conn_check(conn, "/b", O_WRONLY, rec_cb, &r[1]), 0);
+        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[2]), 0);
+        ck_assert_int_eq(fdbr_conn_open(conn, "/c", O_RDWR | O_CREAT, 0600, rec_cb, &r[3]), 0);
+        /* Let them reach the broker. */
+        ck_assert_int_eq(event_base_loop(base, EVLOOP_NONBLOCK), 0);
+        ck_assert_int_eq(total_calls, 0);
+
+        fdbr_conn_free(conn);
+        for (int i = 0; i < 4; i++) {
+                ck_assert_int_eq(r[i].calls, 1);
+                ck_assert_int_eq(r[i].result, -ECANCELED);
+        }
+        ck_assert_int_eq(tu_count_fds(getpid()), n0);
+
+        /* Nothing of the connection is left in the loop (the timers
+         * included): it has nothing to wait for. */
+        ck_assert_int_eq(event_base_loop(base, EVLOOP_NONBLOCK), 1);
+        ck_assert_int_eq(total_calls, 4);
+        event_base_free(base);
+        fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_callback_frees_conn) {
+        struct fake f;
+        fake_n = 3;
+        fake_stride = 1;
+        fake_offset = 0;
+        fake_start(&f, script_gather);
+        struct event_base *base = event_base_new();
+        int n0 = tu_count_fds(getpid());
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec r[3] = {};
+
+        /* All three replies arrive in one batch; the first callback frees
+         * the connection under the reader's feet. */
+        r[0].free_conn = &conn;
+        for (int i = 0; i < 3; i++)
+                ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[i]), 0);
+        run_until(base, 1);
+
+        ck_assert_ptr_null(conn);
+        ck_assert_int_eq(r[0].calls, 1);
+        ck_assert_int_eq(r[0].result, 0);
+        for (int i = 1; i < 3; i++) {
+                ck_assert_int_eq(r[i].calls, 1);
+                ck_assert_int_eq(r[i].result, -ECANCELED);
+        }
+        ck_assert_int_eq(tu_count_fds(getpid()), n0);
+        ck_assert_int_eq(event_base_loop(base, EVLOOP_NONBLOCK), 1);
+        ck_assert_int_eq(total_calls, 3);
+        event_base_free(base);
+        fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_callback_frees_conn_while_failing) {
+        struct fake f;
+        fake_n = 4;
+        fake_start(&f, script_answer_one_and_close);
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec r[4] = {};
+
+        for (int i = 0; i < 4; i++)
+                ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[i]), 0);
+        /* r[1] is answered; r[0] is the first to hear of the reset. */
+        r[0].free_conn = &conn;
+        run_until(base, 4);
+
+        ck_assert_ptr_null(conn);
+        ck_assert_int_eq(r[1].result, 0);
+        ck_assert_int_eq(r[0].result, -ECONNRESET);
+        for (int i = 0; i < 4; i++)
+                ck_assert_int_eq(r[i].calls, 1);
+        for (int i = 2; i < 4; i++)
+                ck_assert_msg(r[i].result == -ECANCELED || r[i].result == -ECONNRESET, "%d", r[i].result);
+        ck_assert_int_eq(total_calls, 4);
+        event_base_free(base);
+        fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_callback_frees_conn_on_timeout) {
+        struct fake f;
+        fake_n = 2;
+        fake_start(&f, script_silent);
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec r[2] = {};
+
+        fdbr_conn_set_timeout(conn, 10);
+        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[0]), 0);
+        fdbr_conn_set_timeout(conn, 0);
+        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[1]), 0);
+        r[0].free_conn = &conn;
+        run_until(base, 2);
+
+        ck_assert_ptr_null(conn);
+        ck_assert_int_eq(r[0].calls, 1);
+        ck_assert_int_eq(r[0].result, -ETIMEDOUT);
+        ck_assert_int_eq(r[1].calls, 1);
+        ck_assert_int_eq(r[1].result, -ECANCELED);
+        event_base_free(base);
+        fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_callback_submits) {
+        struct fake f;
+        fake_start(&f, script_serve);
+        _cleanup_free_ char *path = fake_file(&f, "a.txt", "second");
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec first = {}, second = {}, third = {};
+
+        first.follow = &second;
+        first.follow_path = path;
+        first.follow_ret = 1;
+        second.follow = &third;
+        second.follow_ret = 1;
+        ck_assert_int_eq(fdbr_conn_check(conn, path, O_RDONLY, rec_cb, &first), 0);
+        run_until(base, 3);
+
+        ck_assert_int_eq(first.calls, 1);
+        ck_assert_int_eq(first.result, 0);
+        ck_assert_int_eq(first.follow_ret, 0);
+        ck_assert_int_eq(second.calls, 1);
+        ck_assert_int_ge(second.result, 0);
+        assert_content(second.result, "second");
+        close(second.result);
+        ck_assert_int_eq(second.follow_ret, 0);
+        ck_assert_int_eq(third.calls, 1);
+        ck_assert_int_eq(third.result, 0);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+
+        fdbr_conn_free(conn);
+        event_base_free(base);
+        fake_kill(&f);
+}
+END_TEST
+
+/* ---- flags --------------------------------------------------------------- */
+
+static const struct flags_case {
+        int oflags;
+        mode_t mode;
+        int ret;
+        uint32_t flags;
+        uint32_t wire_mode;
+        bool cloexec, nonblock;
+} flags_cases[] = {
+        { O_RDONLY, 0, 0, FDBR_F_READ, 0, false, false },
+        { O_WRONLY, 0, 0, FDBR_F_WRITE, 0, false, false },
+        { O_RDWR, 0, 0, FDBR_F_READ | FDBR_F_WRITE, 0, false, false },
+        { O_RDONLY | O_DIRECTORY, 0, 0, FDBR_F_DIRECTORY, 0, false, false },
+        { O_WRONLY | O_DIRECTORY, 0, 0, FDBR_F_WRITE | FDBR_F_DIRECTORY, 0, false, false },
+        { O_RDWR | O_DIRECTORY, 0, 0, FDBR_F_READ | FDBR_F_WRITE | FDBR_F_DIRECTORY, 0, false, false },
+        { O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, 0, FDBR_F_DIRECTORY | FDBR_F_NOFOLLOW, 0, false, false },
+        { O_WRONLY | O_CREAT, 0644, 0, FDBR_F_WRITE | FDBR_F_CREATE, 0644, false, false },
+        { O_WRONLY | O_CREAT | O_EXCL, 0600, 0, FDBR_F_WRITE | FDBR_F_CREATE | FDBR_F_EXCL, 0600, false, false },
+        { O_RDONLY | O_CREAT, 0640, 0, FDBR_F_READ | FDBR_F_CREATE, 0640, false, false },
+        { O_WRONLY | O_CREAT, 04755, 0, FDBR_F_WRITE | FDBR_F_CREATE, 0755, false, false },
+        { O_WRONLY | O_CREAT, 07777, 0, FDBR_F_WRITE | FDBR_F_CREATE, 0777, false, false },
+        { O_WRONLY | O_CREAT, S_IFREG | 0644, 0, FDBR_F_WRITE | FDBR_F_CREATE, 0644, false, false },
+        { O_WRONLY, 0644, 0, FDBR_F_WRITE, 0, false, false },
+        { O_WRONLY | O_TRUNC, 0, 0, FDBR_F_WRITE | FDBR_F_TRUNC, 0, false, false },
+        { O_RDONLY | O_TRUNC, 0, 0, FDBR_F_READ | FDBR_F_TRUNC, 0, false, false },
+        { O_WRONLY | O_APPEND, 0, 0, FDBR_F_WRITE | FDBR_F_APPEND, 0, false, false },
+        { O_RDONLY | O_NOFOLLOW, 0, 0, FDBR_F_READ | FDBR_F_NOFOLLOW, 0, false, false },
+        { O_RDONLY | O_CLOEXEC, 0, 0, FDBR_F_READ, 0, true, false },
+        { O_RDONLY | O_NONBLOCK, 0, 0, FDBR_F_READ, 0, false, true },
+        { O_RDONLY | O_NDELAY, 0, 0, FDBR_F_READ, 0, false, true },
+        { O_RDONLY | O_NOCTTY, 0, 0, FDBR_F_READ, 0, false, false },
+        { O_RDONLY | O_LARGEFILE, 0, 0, FDBR_F_READ, 0, false, false },
+        { O_RDWR | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0666, 0,
+          FDBR_F_READ | FDBR_F_WRITE | FDBR_F_CREATE | FDBR_F_EXCL | FDBR_F_TRUNC | FDBR_F_APPEND | FDBR_F_NOFOLLOW,
+          0666, true, true },
+        { O_WRONLY | O_EXCL, 0, -EINVAL, 0, 0, false, false },
+        { O_ACCMODE, 0, -EINVAL, 0, 0, false, false },
+        { O_PATH, 0, -EINVAL, 0, 0, false, false },
+        { O_PATH | O_DIRECTORY, 0, -EINVAL, 0, 0, false, false },
+        { O_TMPFILE | O_RDWR, 0600, -EINVAL, 0, 0, false, false },
+        { O_RDONLY | O_SYNC, 0, -EINVAL, 0, 0, false, false },
+        { O_WRONLY | O_DSYNC, 0, -EINVAL, 0, 0, false, false },
+        { O_RDONLY | O_DIRECT, 0, -EINVAL, 0, 0, false, false },
+        { O_RDONLY | O_NOATIME, 0, -EINVAL, 0, 0, false, false },
+        { O_RDONLY | O_ASYNC, 0, -EINVAL, 0, 0, false, false },
+        { O_RDONLY | 0x40000000, 0, -EINVAL, 0, 0, false, false },
+        { INT_MIN, 0, -EINVAL, 0, 0, false, false },
+        { -1, 0, -EINVAL, 0, 0, false, false },
+};
+
+START_TEST(test_flags_table) {
+        for (size_t i = 0; i < ELEMENTSOF(flags_cases); i++) {
+                const struct flags_case *c = &flags_cases[i];
+                struct flags_wire w = { .flags = 0xdead, .mode = 0xbeef };
+
+                int r = flags_from_open(c->oflags, c->mode, &w);
+                ck_assert_msg(r == c->ret, "case %zu (0%o): %d", i, (unsigned) c->oflags, r);
+                if (r < 0) {
+                        /* Untouched on failure. */
+                        ck_assert_uint_eq(w.flags, 0xdead);
+                        ck_assert_uint_eq(w.mode, 0xbeef);
+                        continue;
+                }
+                ck_assert_msg(w.flags == c->flags, "case %zu: flags 0x%x, want 0x%x", i, w.flags, c->flags);
+                ck_assert_msg(w.mode == c->wire_mode, "case %zu: mode 0%o, want 0%o", i, w.mode, c->wire_mode);
+                ck_assert_msg(w.cloexec == c->cloexec, "case %zu: cloexec", i);
+                ck_assert_msg(w.nonblock == c->nonblock, "case %zu: nonblock", i);
+                /* Whatever is accepted locally, the broker accepts too. */
+                ck_assert_int_eq(wire_flags_check(w.flags, w.mode), 0);
+        }
+}
+END_TEST
+
+/* Checks that every valid case of flags_cases arrives as the table says,
+ * and answers EACCES. */
+static void script_flags(int listen_fd) {
+        int fd = fake_accept(listen_fd);
+        struct fake_req q;
+
+        for (size_t i = 0; i < ELEMENTSOF(flags_cases); i++) {
+                if (flags_cases[i].ret < 0)
+                        continue;
+                fake_recv(fd, &q);
+                if (q.r.op != FDBR_OP_OPEN || q.r.flags != flags_cases[i].flags ||
+                    q.r.mode != flags_cases[i].wire_mode) {
+                        fprintf(stderr, "fake broker: case %zu: op %u flags 0x%x mode 0%o\n", i, q.r.op, q.r.flags,
+                                q.r.mode);
+                        _exit(98);
+                }
+                fake_reply(fd, &q.r, EACCES, -1);
+        }
+        fake_expect_eof(fd);
+}
+
+START_TEST(test_flags_on_the_wire) {
+        struct fake f;
+        fake_start(&f, script_flags);
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec r[ELEMENTSOF(flags_cases)] = {};
+        int n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(flags_cases); i++) {
+                const struct flags_case *c = &flags_cases[i];
+                int k = fdbr_conn_open(conn, "/srv/file", c->oflags, c->mode, rec_cb, &r[i]);
+                ck_assert_msg(k == (c->ret < 0 ? c->ret : 0), "case %zu: %d", i, k);
+                n += k == 0;
+        }
+        run_until(base, n);
+        for (size_t i = 0; i < ELEMENTSOF(flags_cases); i++) {
+                ck_assert_int_eq(r[i].calls, flags_cases[i].ret < 0 ? 0 : 1);
+                if (r[i].calls)
+                        ck_assert_int_eq(r[i].result, -EACCES);
+        }
+
+        fdbr_conn_free(conn);
+        event_base_free(base);
+        fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_local_fd_flags) {
+        struct fake f;
+        fake_start(&f, script_serve);
+        _cleanup_free_ char *path = fake_file(&f, "a.txt", "x");
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        static const int oflags[] = { O_RDONLY, O_RDONLY | O_CLOEXEC, O_RDONLY | O_NONBLOCK,
+                                      O_RDONLY | O_CLOEXEC | O_NONBLOCK };
+        struct rec r[ELEMENTSOF(oflags)] = {};
+
+        for (size_t i = 0; i < ELEMENTSOF(oflags); i++)
+                ck_assert_int_eq(fdbr_conn_open(conn, path, oflags[i], 0, rec_cb, &r[i]), 0);
+        run_until(base, ELEMENTSOF(oflags));
+
+        for (size_t i = 0; i < ELEMENTSOF(oflags); i++) {
+                ck_assert_int_ge(r[i].result, 0);
+                int fdfl = fcntl(r[i].result, F_GETFD), fl = fcntl(r[i].result, F_GETFL);
+                ck_assert_int_ge(fdfl, 0);
+                ck_assert_int_ge(fl, 0);
+                ck_assert_msg(!!(fdfl & FD_CLOEXEC) == !!(oflags[i] & O_CLOEXEC), "case %zu: FD_CLOEXEC", i);
+                ck_assert_msg(!!(fl & O_NONBLOCK) == !!(oflags[i] & O_NONBLOCK), "case %zu: O_NONBLOCK", i);
+                close(r[i].result);
+        }
+
+        fdbr_conn_free(conn);
+        event_base_free(base);
+        fake_kill(&f);
+}
+END_TEST
+
+/* ---- arguments refused at once ------------------------------------------- */
+
+START_TEST(test_bad_arguments) {
+        struct fake f;
+        fake_start(&f, script_serve);
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct rec r = {};
+        char *longpath = malloc(5001);
+
+        ck_assert_ptr_nonnull(longpath);
+        longpath[0] = '/';
+        memset(longpath + 1, 'a', 4999);
+        longpath[5000] = 0;
+
+        static const char *const bad_paths[] = {
+                "", "relative", "./x", "/a/../b", "/a/./b", "/a//b", "/a/", "//", "/.", "/..",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad_paths); i++) {
+                ck_assert_int_eq(fdbr_conn_open(conn, bad_paths[i], O_RDONLY, 0, rec_cb, &r), -EINVAL);
+                ck_assert_int_eq(fdbr_conn_check(conn, bad_paths[i], O_RDONLY, rec_cb, &r), -EINVAL);
+        }
+        ck_assert_int_eq(fdbr_conn_open(conn, NULL, O_RDONLY, 0, rec_cb, &r), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_open(conn, longpath, O_RDONLY, 0, rec_cb, &r), -ENAMETOOLONG);
+        ck_assert_int_eq(fdbr_conn_open(conn, "/x", O_RDONLY | O_PATH, 0, rec_cb, &r), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_check(conn, "/x", O_RDONLY | O_EXCL, rec_cb, &r), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_open(conn, "/x", O_RDONLY, 0, NULL, &r), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_ping(conn, NULL, &r), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_ping(NULL, rec_cb, &r), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_open(NULL, "/x", O_RDONLY, 0, rec_cb, &r), -EINVAL);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(NULL), 0);
+
+        /* The canonical edge cases pass: "/" itself, and a maximal path. */
+        longpath[FDBR_WIRE_PATH_MAX] = 0;
+        struct rec ok[3] = {};
+        ck_assert_int_eq(fdbr_conn_check(conn, "/", O_RDONLY | O_DIRECTORY, rec_cb, &ok[0]), 0);
+        ck_assert_int_eq(fdbr_conn_check(conn, longpath, O_RDONLY, rec_cb, &ok[1]), 0);
+        ck_assert_int_eq(fdbr_conn_check(conn, "/...", O_RDONLY, rec_cb, &ok[2]), 0);
+        run_until(base, 3);
+        ck_assert_int_eq(ok[0].result, 0);
+        ck_assert_int_eq(ok[1].result, -ENAMETOOLONG); /* from the fake's stat() */
+        ck_assert_int_eq(ok[2].result, -ENOENT);
+        ck_assert_int_eq(r.calls, 0);
+        free(longpath);
+
+        fdbr_conn_free(conn);
+        fdbr_conn_free(NULL);
+        event_base_free(base);
+        fake_kill(&f);
+}
+END_TEST
+
+/* ---- connecting and the blocking calls ----------------------------------- */
+
+START_TEST(test_connect_errors) {
+        _cleanup_free_ char *dir = tu_mkdtemp();
+        _cleanup_free_ char *missing = tu_strdupf("%s/missing", dir);
+        _cleanup_free_ char *stale = tu_strdupf("%s/stale", dir);
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = (fdbr_conn *) 0x1;
+        int n0 = tu_count_fds(getpid());
+
+        ck_assert_int_eq(fdbr_conn_new(base, missing, &conn), -ENOENT);
+        ck_assert_ptr_eq(conn, (fdbr_conn *) 0x1);
+
+        /* A socket file nobody listens on any more. */
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        strcpy(sa.sun_path, stale);
+        int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(s, 0);
+        ck_assert_int_eq(bind(s, (struct sockaddr *) &sa, sizeof sa), 0);
+        close(s);
+        ck_assert_int_eq(fdbr_conn_new(base, stale, &conn), -ECONNREFUSED);
+
+        char toolong[200];
+        memset(toolong, 'a', sizeof toolong - 1);
+        toolong[0] = '/';
+        toolong[sizeof toolong - 1] = 0;
+        ck_assert_int_eq(fdbr_conn_new(base, toolong, &conn), -ENAMETOOLONG);
+        ck_assert_int_eq(fdbr_conn_new(NULL, missing, &conn), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_new(base, missing, NULL), -EINVAL);
+        ck_assert_ptr_eq(conn, (fdbr_conn *) 0x1);
+
+        /* NULL means the environment. */
+        ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, missing, 1), 0);
+        ck_assert_int_eq(fdbr_conn_new(base, NULL, &conn), -ENOENT);
+
+        errno = 0;
+        ck_assert_int_eq(fdbr_open("/etc/passwd", O_RDONLY, 0), -1);
+        ck_assert_int_eq(errno, ENOENT);
+        ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, stale, 1), 0);
+        errno = 0;
+        ck_assert_int_eq(fdbr_check("/etc/passwd", O_RDONLY), -1);
+        ck_assert_int_eq(errno, ECONNREFUSED);
+
+        ck_assert_int_eq(tu_count_fds(getpid()), n0);
+        event_base_free(base);
+        tu_rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_socket_path) {
+        ck_assert_int_eq(unsetenv(FDBR_SOCKET_ENV), 0);
+        ck_assert_str_eq(fdbr_socket_path(), FDBR_DEFAULT_SOCKET);
+        ck_assert_str_eq(FDBR_DEFAULT_SOCKET, "/run/fdbroker/fdbroker.sock");
+        ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, "", 1), 0);
+        ck_assert_str_eq(fdbr_socket_path(), FDBR_DEFAULT_SOCKET);
+        ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, "/tmp/elsewhere.sock", 1), 0);
+        ck_assert_str_eq(fdbr_socket_path(), "/tmp/elsewhere.sock");
+}
+END_TEST
+
+START_TEST(test_blocking) {
+        struct fake f;
+        fake_start(&f, script_serve);
+        _cleanup_free_ char *path = fake_file(&f, "a.txt", "blocking");
+        _cleanup_free_ char *eacces = tu_strdupf("%s/status-%d", f.dir, EACCES);
+        _cleanup_free_ char *enoent = tu_strdupf("%s/status-%d", f.dir, ENOENT);
+        _cleanup_free_ char *created = tu_strdupf("%s/created", f.dir);
+        int n0 = tu_count_fds(getpid());
+
+        ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, f.sock, 1), 0);
+
+        int fd = fdbr_open(path, O_RDONLY, 0);
+        ck_assert_int_ge(fd, 0);
+        assert_content(fd, "blocking");
+        ck_assert_int_eq(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+        close(fd);
+
+        fd = fdbr_open(path, O_RDONLY | O_CLOEXEC, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_ne(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+        close(fd);
+
+        fd = fdbr_open(created, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, "new", 3), 3);
+        close(fd);
+        struct stat st;
+        ck_assert_int_eq(stat(created, &st), 0);
+        ck_assert_int_eq(st.st_size, 3);
+
+        errno = 0;
+        ck_assert_int_eq(fdbr_open(eacces, O_RDONLY, 0), -1);
+        ck_assert_int_eq(errno, EACCES);
+        ck_assert_int_eq(fdbr_check(path, O_RDONLY), 0);
+        errno = 0;
+        ck_assert_int_eq(fdbr_check(enoent, O_WRONLY), -1);
+        ck_assert_int_eq(errno, ENOENT);
+        errno = 0;
+        ck_assert_int_eq(fdbr_open("relative/path", O_RDONLY, 0), -1);
+        ck_assert_int_eq(errno, EINVAL);
+        errno = 0;
+        ck_assert_int_eq(fdbr_check(path, O_RDONLY | O_SYNC), -1);
+        ck_assert_int_eq(errno, EINVAL);
+
+        ck_assert_int_eq(tu_count_fds(getpid()), n0);
+        fake_kill(&f);
+}
+END_TEST
+
+/* ---- the symbol table ---------------------------------------------------- */
+
+static const char *const exported[] = {
+        "fdbr_socket_path",   "fdbr_open",        "fdbr_check",
+        "fdbr_conn_new",      "fdbr_conn_free",   "fdbr_conn_set_timeout",
+        "fdbr_conn_pending",  "fdbr_conn_open",   "fdbr_conn_check",
+        "fdbr_conn_ping",
+};
+
+START_TEST(test_exports) {
+        _cleanup_free_ char *cmd = tu_strdupf("nm -D --defined-only '%s'", FDBR_TEST_LIBRARY);
+        FILE *p = popen(cmd, "r");
+        bool seen[ELEMENTSOF(exported)] = {};
+        char line[512];
+        int n = 0;
+
+        ck_assert_ptr_nonnull(p);
+        while (fgets(line, sizeof line, p)) {
+                char addr[64], type[8], name[256];
+                ck_assert_msg(sscanf(line, "%63s %7s %255s", addr, type, name) == 3, "unexpected: %s", line);
+                if (strcmp(type, "A") == 0) {
+                        /* The version node itself. */
+                        ck_assert_str_eq(name, "LIBFDBROKER_0");
+                        continue;
+                }
+                char *at = strstr(name, "@@");
+                ck_assert_msg(at, "unversioned symbol: %s", name);
+                ck_assert_str_eq(at, "@@LIBFDBROKER_0");
+                *at = 0;
+                ck_assert_msg(strncmp(name, "fdbr_", 5) == 0, "foreign symbol exported: %s", name);
+                ck_assert_str_eq(type, "T");
+                size_t i;
+                for (i = 0; i < ELEMENTSOF(exported); i++)
+                        if (strcmp(name, exported[i]) == 0)
+                                break;
+                ck_assert_msg(i < ELEMENTSOF(exported), "not in fdbroker.h: %s", name);
+                ck_assert(!seen[i]);
+                seen[i] = true;
+                n++;
+        }
+        ck_assert_int_eq(pclose(p), 0);
+        ck_assert_int_eq(n, ELEMENTSOF(exported));
+
+        /* And as the dynamic linker sees it. */
+        void *h = dlopen(FDBR_TEST_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+        ck_assert_msg(h, "%s", dlerror());
+        for (size_t i = 0; i < ELEMENTSOF(exported); i++)
+                ck_assert_msg(dlvsym(h, exported[i], "LIBFDBROKER_0"), "%s", exported[i]);
+        static const char *const internal[] = {
+                "conn_prepare", "flags_from_open", "pending_put", "sendq_push",
+                "socket_connect", "wire_reply_decode", "fdpass_recv",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(internal); i++)
+                ck_assert_msg(!dlsym(h, internal[i]), "%s is visible", internal[i]);
+        dlclose(h);
+}
+END_TEST
+
+/* ---- the pending table --------------------------------------------------- */
+
+/* Odd keys are small sequential ids, even keys spread over the whole 32-bit
+ * space (an odd multiplier is a bijection), so that home slots both cluster
+ * and wrap. */
+static uint32_t key_id(unsigned k) {
+        return (k & 1) ? k : k * 2654435761u;
+}
+
+START_TEST(test_pending_table) {
+        enum { RANGE = 4096 };
+        struct pending_table t = PENDING_TABLE_INIT;
+        static char values[RANGE];
+        static bool present[RANGE];
+        size_t n = 0;
+        unsigned seed = 12345;
+
+        ck_assert_ptr_null(pending_get(&t, 1));
+        ck_assert_ptr_null(pending_remove(&t, 1));
+        ck_assert_int_eq(pending_put(&t, 1, NULL), -EINVAL);
+
+        /* Random puts and removes against a plain array. */
+        for (int round = 0; round < 200000; round++) {
+                seed = seed * 1103515245 + 12345;
+                unsigned k = (seed >> 8) % RANGE;
+                uint32_t id = key_id(k);
+                /* Grow to thousands, then drain to nothing, twice. */
+                bool adding = (round / 50000) % 2 == 0 ? (seed >> 4) % 4 != 0 : (seed >> 4) % 4 == 0;
+
+                if (adding) {
+                        int r = pending_put(&t, id, &values[k]);
+                        ck_assert_int_eq(r, present[k] ? -EEXIST : 0);
+                        if (!present[k]) {
+                                present[k] = true;
+                                n++;
+                        }
+                } else {
+                        void *v = pending_remove(&t, id);
+                        ck_assert_ptr_eq(v, present[k] ? &values[k] : NULL);
+                        if (present[k]) {
+                                present[k] = false;
+                                n--;
+                        }
+                }
+                ck_assert_uint_eq(pending_size(&t), n);
+
+                if (round % 1000 == 0)
+                        for (unsigned j = 0; j < RANGE; j++)
+                                ck_assert_ptr_eq(pending_get(&t, key_id(j)), present[j] ? &values[j] : NULL);
+        }
+
+        for (unsigned j = 0; j < RANGE; j++)
+                if (present[j])
+                        ck_assert_ptr_eq(pending_remove(&t, key_id(j)), &values[j]);
+        ck_assert_uint_eq(pending_size(&t), 0);
+        pending_done(&t);
+}
+END_TEST
+
+/* ---- the command --------------------------------------------------------- */
+
+struct run {
+        int status; /* exit status, or 128 + signal */
+        char *out;
+        char *err;
+};
+
+static char *slurp(const char *path) {
+        FILE *f = fopen(path, "re");
+        ck_assert_ptr_nonnull(f);
+        char *s = NULL;
+        size_t size = 0;
+        FILE *m = open_memstream(&s, &size);
+        ck_assert_ptr_nonnull(m);
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+                fwrite(buf, 1, n, m);
+        fclose(f);
+        fclose(m);
+        return s;
+}
+
+static void run_free(struct run *r) {
+        free(r->out);
+        free(r->err);
+}
+
+/* Runs the command with argv (without argv[0]), stdin from in, stdout and
+ * stderr captured. */
+static struct run run_cli(const char *dir, const char *in, const char *const *args) {
+        _cleanup_free_ char *in_path = tu_strdupf("%s/.stdin", dir);
+        _cleanup_free_ char *out_path = tu_strdupf("%s/.stdout", dir);
+        _cleanup_free_ char *err_path = tu_strdupf("%s/.stderr", dir);
+        const char *argv[32] = { FDBR_TEST_CLI };
+        size_t n = 1;
+
+        for (; args[n - 1]; n++) {
+                ck_assert_uint_lt(n, ELEMENTSOF(argv) - 1);
+                argv[n] = args[n - 1];
+        }
+        argv[n] = NULL;
+        tu_write_file(in_path, in ?: "", 0600, 0, 0);
+
+        fflush(NULL);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int i = open(in_path, O_RDONLY), o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+                    e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+                if (i < 0 || o < 0 || e < 0 || dup2(i, 0) < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+                        _exit(200);
+                /* Only what the command is meant to see: no descriptor of
+                 * the test framework leaks into the exec test's listing. */
+                if (close_range(3, ~0u, 0) < 0)
+                        _exit(202);
+                execv(argv[0], (char **) argv);
+                _exit(201);
+        }
+
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        struct run r = {
+                .status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+                .out = slurp(out_path),
+                .err = slurp(err_path),
+        };
+        return r;
+}
+
+#define RUN(dir, in, ...) run_cli(dir, in, (const char *const[]) { __VA_ARGS__, NULL })
+
+START_TEST(test_cli_usage) {
+        _cleanup_free_ char *dir = tu_mkdtemp();
+        struct run r;
+
+        r = RUN(dir, NULL, "--help");
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_ptr_nonnull(strstr(r.out, "Usage: fdbroker"));
+        ck_assert_ptr_nonnull(strstr(r.out, "absolute"));
+        ck_assert_str_eq(r.err, "");
+        run_free(&r);
+
+        r = RUN(dir, NULL, "--version");
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_str_eq(r.out, "fdbroker " FDBR_TEST_VERSION "\n");
+        run_free(&r);
+
+        r = RUN(dir, NULL, "cat", "--help");
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_ptr_nonnull(strstr(r.out, "Usage: fdbroker"));
+        run_free(&r);
+
+        static const char *const bad[][6] = {
+                { "--bogus" },
+                { "bogus" },
+                { "--socket" },
+                { "--socket", "" , "ping" },
+                { "ping", "extra" },
+                { "cat" },
+                { "cat", "--bogus", "/x" },
+                { "check" },
+                { "check", "/a", "/b" },
+                { "check", "--read", "/a" },
+                { "write" },
+                { "write", "/a", "/b" },
+                { "exec" },
+                { "exec", "--read", "/a" },
+                { "exec", "--read", "/a", "--" },
+                { "exec", "--read" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                const char *args[8] = {};
+                for (size_t j = 0; j < ELEMENTSOF(bad[i]) && bad[i][j]; j++)
+                        args[j] = bad[i][j];
+                r = run_cli(dir, NULL, args);
+                ck_assert_msg(r.status == 2, "case %zu: status %d", i, r.status);
+                ck_assert_msg(strstr(r.err, "fdbroker: ") == r.err, "case %zu: %s", i, r.err);
+                ck_assert_str_eq(r.out, "");
+                run_free(&r);
+        }
+
+        r = run_cli(dir, NULL, (const char *const[]) { NULL });
+        ck_assert_int_eq(r.status, 2);
+        run_free(&r);
+        tu_rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_cli_unreachable) {
+        _cleanup_free_ char *dir = tu_mkdtemp();
+        _cleanup_free_ char *missing = tu_strdupf("%s/missing.sock", dir);
+        _cleanup_free_ char *expected = tu_strdupf("fdbroker: cannot reach broker at %s: %s\n", missing, strerror(ENOENT));
+        struct run r;
+
+        r = RUN(dir, NULL, "--socket", missing, "ping");
+        ck_assert_int_eq(r.status, 3);
+        ck_assert_str_eq(r.err, expected);
+        run_free(&r);
+
+        ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, missing, 1), 0);
+        r = RUN(dir, NULL, "cat", "/etc/passwd");
+        ck_assert_int_eq(r.status, 3);
+        ck_assert_str_eq(r.err, expected);
+        ck_assert_str_eq(r.out, "");
+        run_free(&r);
+
+        r = RUN(dir, NULL, "exec", "--read", "/etc/passwd", "--", "true");
+        ck_assert_int_eq(r.status, 3);
+        run_free(&r);
+
+        /* --socket wins over the environment. */
+        ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, "/nonexistent/other.sock", 1), 0);
+        r = RUN(dir, NULL, "--socket", missing, "check", "/etc/passwd");
+        ck_assert_int_eq(r.status, 3);
+        ck_assert_str_eq(r.err, expected);
+        run_free(&r);
+        tu_rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_cli_commands) {
+        struct fake f;
+        fake_start(&f, script_serve);
+        _cleanup_free_ char *a = fake_file(&f, "a.txt", "alpha\n");
+        _cleanup_free_ char *b = fake_file(&f, "b.txt", "beta\n");
+        _cleanup_free_ char *out = fake_file(&f, "out.txt", "old content\n");
+        _cleanup_free_ char *created = tu_strdupf("%s/created.txt", f.dir);
+        _cleanup_free_ char *denied = tu_strdupf("%s/status-%d", f.dir, EACCES);
+        _cleanup_free_ char *denied_msg = tu_strdupf("fdbroker: %s: %s\n", denied, strerror(EACCES));
+        struct run r;
+
+        ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, f.sock, 1), 0);
+
+        r = RUN(f.dir, NULL, "ping");
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_str_eq(r.out, "");
+        ck_assert_str_eq(r.err, "");
+        run_free(&r);
+
+        r = RUN(f.dir, NULL, "--socket", f.sock, "cat", a, b);
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_str_eq(r.out, "alpha\nbeta\n");
+        ck_assert_str_eq(r.err, "");
+        run_free(&r);
+
+        /* A refused path is reported, the others still copied. */
+        r = RUN(f.dir, NULL, "cat", a, denied, "relative", b);
+        ck_assert_int_eq(r.status, 1);
+        ck_assert_str_eq(r.out, "alpha\nbeta\n");
+        _cleanup_free_ char *cat_err = tu_strdupf("%sfdbroker: relative: %s\n", denied_msg, strerror(EINVAL));
+        ck_assert_str_eq(r.err, cat_err);
+        run_free(&r);
+
+        r = RUN(f.dir, NULL, "check", a);
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_str_eq(r.err, "");
+        run_free(&r);
+
+        r = RUN(f.dir, NULL, "check", "--write", "--create", denied);
+        ck_assert_int_eq(r.status, 1);
+        ck_assert_str_eq(r.err, denied_msg);
+        run_free(&r);
+
+        r = RUN(f.dir, NULL, "check", "--dir", a);
+        ck_assert_int_eq(r.status, 1);
+        run_free(&r);
+
+        r = RUN(f.dir, NULL, "check", "--dir", f.dir);
+        ck_assert_int_eq(r.status, 0);
+        run_free(&r);
+
+        r = RUN(f.dir, "new content\n", "write", out);
+        ck_assert_int_eq(r.status, 0);
+        run_free(&r);
+        _cleanup_free_ char *content = slurp(out);
+        ck_assert_str_eq(content, "new content\n");
+
+        r = RUN(f.dir, "more\n", "write", "--append", out);
+        ck_assert_int_eq(r.status, 0);
+        run_free(&r);
+        _cleanup_free_ char *content2 = slurp(out);
+        ck_assert_str_eq(content2, "new content\nmore\n");
+
+        r = RUN(f.dir, "x", "write", created);
+        ck_assert_int_eq(r.status, 1);
+        run_free(&r);
+        r = RUN(f.dir, "created\n", "write", "--create", created);
+        ck_assert_int_eq(r.status, 0);
+        run_free(&r);
+        _cleanup_free_ char *content3 = slurp(created);
+        ck_assert_str_eq(content3, "created\n");
+
+        /* A reader that went away ends cat quietly, without SIGPIPE. */
+        int p[2];
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        close(p[0]);
+        fflush(NULL);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int e = open("/dev/null", O_WRONLY);
+                if (e < 0 || dup2(p[1], 1) < 0 || dup2(e, 2) < 0 || close_range(3, ~0u, 0) < 0)
+                        _exit(200);
+                execl(FDBR_TEST_CLI, FDBR_TEST_CLI, "cat", a, (char *) NULL);
+                _exit(201);
+        }
+        close(p[1]);
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x", status);
+
+        r = RUN(f.dir, "x", "write", "relative");
+        ck_assert_int_eq(r.status, 1);
+        _cleanup_free_ char *rel_msg = tu_strdupf("fdbroker: relative: %s\n", strerror(EINVAL));
+        ck_assert_str_eq(r.err, rel_msg);
+        run_free(&r);
+
+        fake_kill(&f);
+}
+END_TEST
+
+START_TEST(test_cli_exec) {
+        struct fake f;
+        fake_start(&f, script_serve);
+        _cleanup_free_ char *a = fake_file(&f, "a.txt", "alpha\n");
+        _cleanup_free_ char *b = fake_file(&f, "b.txt", "beta\n");
+        _cleanup_free_ char *w = fake_file(&f, "w.txt", "");
+        _cleanup_free_ char *denied = tu_strdupf("%s/status-%d", f.dir, EACCES);
+        _cleanup_free_ char *marker = tu_strdupf("%s/ran", f.dir);
+        _cleanup_free_ char *touch = tu_strdupf("touch %s", marker);
+        struct run r;
+
+        ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, f.sock, 1), 0);
+
+        /* Descriptors in command-line order, reads and writes mixed, and
+         * nothing else of ours open beyond them. */
+        r = RUN(f.dir, NULL, "exec", "--read", b, "--write", w, "--read", a, "--", "sh", "-c",
+                "echo \"[$FDBROKER_FDS]\"; cat <&3; echo written >&4; cat <&5; "
+                "ls /proc/self/fd | sort -n | tr '\\n' ' '; exit 7");
+        ck_assert_int_eq(r.status, 7);
+        ck_assert_str_eq(r.err, "");
+        /* 0-2, 3-5, and the one ls reads its directory with. */
+        ck_assert_str_eq(r.out, "[3 4 5]\nbeta\nalpha\n0 1 2 3 4 5 6 ");
+        run_free(&r);
+        _cleanup_free_ char *written = slurp(w);
+        ck_assert_str_eq(written, "written\n");
+
+        r = RUN(f.dir, NULL, "exec", "--", "sh", "-c", "echo \"[$FDBROKER_FDS]\"");
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_str_eq(r.out, "[]\n");
+        run_free(&r);
+
+        /* One refused: nothing runs, the first failure is named. */
+        r = RUN(f.dir, NULL, "exec", "--read", a, "--read", denied, "--write", "rel", "--", "sh", "-c", touch);
+        ck_assert_int_eq(r.status, 1);
+        _cleanup_free_ char *msg = tu_strdupf("fdbroker: %s: %s\n", denied, strerror(EACCES));
+        ck_assert_str_eq(r.err, msg);
+        run_free(&r);
+        ck_assert_int_eq(access(marker, F_OK), -1);
+
+        r = RUN(f.dir, NULL, "exec", "--read", a, "--", "/nonexistent/command");
+        ck_assert_int_eq(r.status, 127);
+        run_free(&r);
+        r = RUN(f.dir, NULL, "exec", "--read", a, "--", a);
+        ck_assert_int_eq(r.status, 126);
+        run_free(&r);
+
+        fake_kill(&f);
+}
+END_TEST
+
+static Suite *client_suite(void) {
+        Suite *s = suite_create("client");
+        TCase *tc;
+
+        tc = tcase_create("conn");
+        tcase_add_test(tc, test_open_success);
+        tcase_add_test(tc, test_status_errors);
+        tcase_add_test(tc, test_out_of_order);
+        tcase_add_test(tc, test_many_in_flight);
+        tcase_add_test(tc, test_timeout_late_reply);
+        tcase_add_test(tc, test_timeout_no_reply);
+        tcase_add_test(tc, test_broker_gone);
+        tcase_add_test(tc, test_send_after_hang_up);
+        tcase_add_loop_test(tc, test_malformed_reply, 0, _BAD_MAX);
+        tcase_add_test(tc, test_free_with_pending);
+        tcase_add_test(tc, test_callback_frees_conn);
+        tcase_add_test(tc, test_callback_frees_conn_while_failing);
+        tcase_add_test(tc, test_callback_frees_conn_on_timeout);
+        tcase_add_test(tc, test_callback_submits);
+        tcase_add_test(tc, test_bad_arguments);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("flags");
+        tcase_add_test(tc, test_flags_table);
+        tcase_add_test(tc, test_flags_on_the_wire);
+        tcase_add_test(tc, test_local_fd_flags);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("blocking");
+        tcase_add_test(tc, test_connect_errors);
+        tcase_add_test(tc, test_socket_path);
+        tcase_add_test(tc, test_blocking);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("library");
+        tcase_add_test(tc, test_exports);
+        tcase_add_test(tc, test_pending_table);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("cli");
+        tcase_add_test(tc, test_cli_usage);
+        tcase_add_test(tc, test_cli_unreachable);
+        tcase_add_test(tc, test_cli_commands);
+        tcase_add_test(tc, test_cli_exec);
+        suite_add_tcase(s, tc);
+
+        return s;
+}
+
+int main(void) {
+        return tu_run_suite(client_suite());
+}
