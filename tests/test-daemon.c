@@ -738,6 +738,119 @@ START_TEST(limits_clients) {
 }
 END_TEST
 
+/* ---- the fdbroker command against the real daemon ---------------------- */
+
+struct cli_run {
+        int status;
+        char out[256];
+        char err[512];
+};
+
+/* Runs fdbroker with args (after --socket) in this process's identity,
+ * with stdin from in (or /dev/null). */
+static int run_cli(const char *const *args, const char *in, struct cli_run *r) {
+        int o[2], e[2], i[2];
+        if (pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0 || pipe2(i, O_CLOEXEC) < 0)
+                return -1;
+        pid_t pid = fork();
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                const char *argv[16] = { FDBR_CLI_PATH, "--socket", E.d.socket };
+                size_t n = 3;
+                for (; *args && n < 15; args++)
+                        argv[n++] = *args;
+                dup2(i[0], 0);
+                dup2(o[1], 1);
+                dup2(e[1], 2);
+                execv(argv[0], (char **) argv);
+                _exit(127);
+        }
+        close(i[0]);
+        close(o[1]);
+        close(e[1]);
+        if (in)
+                (void) !write(i[1], in, strlen(in));
+        close(i[1]);
+        int n = read_all(o[0], r->out, sizeof r->out);
+        (void) n;
+        read_all(e[0], r->err, sizeof r->err);
+        close(o[0]);
+        close(e[0]);
+        int st;
+        waitpid(pid, &st, 0);
+        r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        return 0;
+}
+
+static int child_cli(void *arg) {
+        struct cli_run r;
+        char pub[512], sec[512], out[512], exec_cmd[] = "read line <&3; echo \"$FDBROKER_FDS:$line\"";
+        snprintf(pub, sizeof pub, "%s/data/public.txt", E.d.dir);
+        snprintf(sec, sizeof sec, "%s/secret/key", E.d.dir);
+        snprintf(out, sizeof out, "%s/data/out/written", E.d.dir);
+
+        TU_REQUIRE(run_cli((const char *[]) { "ping", NULL }, NULL, &r) == 0 && r.status == 0, "%s", r.err);
+        TU_REQUIRE(run_cli((const char *[]) { "cat", pub, NULL }, NULL, &r) == 0);
+        TU_REQUIRE(r.status == 0 && strcmp(r.out, "public data\n") == 0, "cat: %d %s", r.status, r.err);
+
+        /* refused: exit 1 and "fdbroker: PATH: strerror" */
+        TU_REQUIRE(run_cli((const char *[]) { "cat", sec, NULL }, NULL, &r) == 0);
+        char msg[600];
+        snprintf(msg, sizeof msg, "fdbroker: %s: Permission denied\n", sec);
+        TU_REQUIRE(r.status == 1 && strcmp(r.err, msg) == 0, "%d '%s'", r.status, r.err);
+        TU_REQUIRE(run_cli((const char *[]) { "check", sec, NULL }, NULL, &r) == 0 && r.status == 1);
+        TU_REQUIRE(run_cli((const char *[]) { "check", pub, NULL }, NULL, &r) == 0 && r.status == 0);
+        TU_REQUIRE(run_cli((const char *[]) { "check", "--write", pub, NULL }, NULL, &r) == 0 && r.status == 1);
+
+        /* write through the broker, then read it back */
+        TU_REQUIRE(run_cli((const char *[]) { "write", "--create", out, NULL }, "via broker\n", &r) == 0);
+        TU_REQUIRE(r.status == 0, "write: %s", r.err);
+        TU_REQUIRE(run_cli((const char *[]) { "write", "--append", out, NULL }, "more\n", &r) == 0 && r.status == 0);
+        TU_REQUIRE(run_cli((const char *[]) { "cat", out, NULL }, NULL, &r) == 0);
+        TU_REQUIRE(strcmp(r.out, "via broker\nmore\n") == 0, "'%s'", r.out);
+
+        /* exec hands the file over as fd 3 */
+        TU_REQUIRE(run_cli((const char *[]) { "exec", "--read", pub, "--", "/bin/sh", "-c", exec_cmd, NULL }, NULL,
+                           &r) == 0);
+        TU_REQUIRE(r.status == 0 && strcmp(r.out, "3:public data\n") == 0, "exec: %d '%s' %s", r.status, r.out,
+                   r.err);
+        TU_REQUIRE(run_cli((const char *[]) { "exec", "--read", sec, "--", "/bin/true", NULL }, NULL, &r) == 0);
+        TU_REQUIRE(r.status == 1, "exec refused: %d", r.status);
+
+        /* usage error, and no broker at all */
+        TU_REQUIRE(run_cli((const char *[]) { "frobnicate", NULL }, NULL, &r) == 0 && r.status == 2);
+        return 0;
+}
+
+START_TEST(cli_against_daemon) {
+        tu_run_as(TU_NOBODY, TU_NOBODY, child_cli, NULL);
+        struct stat st;
+        ck_assert_int_eq(stat(P("data/out/written"), &st), 0);
+        ck_assert_uint_eq(st.st_uid, TU_NOBODY);
+
+        /* the broker gone: exit 3 */
+        char *sock = strdup(E.d.socket);
+        tu_daemon_stop(&E.d);
+        struct cli_run r;
+        const char *const args[] = { FDBR_CLI_PATH, "--socket", sock, "ping", NULL };
+        pid_t pid = fork();
+        if (pid == 0) {
+                int devnull = open("/dev/null", O_WRONLY);
+                dup2(devnull, 2);
+                execv(args[0], (char **) args);
+                _exit(127);
+        }
+        int status = tu_wait(pid, 10000);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 3);
+        (void) r;
+        free(sock);
+        /* teardown stops again: start a fresh one */
+        tu_daemon_start(&E.d, policy_text, NULL);
+}
+END_TEST
+
 Suite *daemon_suite(void);
 Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
@@ -762,6 +875,7 @@ Suite *daemon_suite(void) {
         tcase_add_test(tc, ping_and_dir_fd);
         tcase_add_test(tc, allow_logged_at_info);
         tcase_add_test(tc, limits_clients);
+        tcase_add_test(tc, cli_against_daemon);
         suite_add_tcase(s, tc);
         return s;
 }
