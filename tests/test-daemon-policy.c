@@ -92,7 +92,9 @@ START_TEST(unit_subject) {
 
         char *cg = tu_strdupf("%s/system.slice/fdbrtest-%d.service", cgroup_root(), (int) getpid());
         char *procs = tu_strdupf("%s/cgroup.procs", cg);
-        (void) mkdir(tu_strdupf("%s/system.slice", cgroup_root()), 0755);
+        char *slice = tu_strdupf("%s/system.slice", cgroup_root());
+        (void) mkdir(slice, 0755);
+        free(slice);
         ck_assert_msg(mkdir(cg, 0755) == 0, "mkdir %s: %s", cg, strerror(errno));
 
         /* inside the unit: allowed; outside any unit: no unit= rule matches */
