@@ -2,9 +2,11 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "fdpass.h"
 #include "log.h"
 #include "macro.h"
@@ -13,6 +15,10 @@
 
 /* Records handled per wakeup before yielding to other connections. */
 #define READ_BUDGET 32
+/* Requests of one connection in the worker pool, timed-out ones included
+ * (they still hold a worker).  Past it the connection is not read: one
+ * client naming files on a hung filesystem cannot take every worker. */
+#define CONN_JOBS_MAX 8
 
 /* A reply the client's socket had no room for yet; owns its descriptor. */
 struct qreply {
@@ -25,25 +31,45 @@ struct conn {
         LIST_ENTRY(conn) link;
         struct server *srv;
         int fd;
+        /* One reference for being connected, one per request in a worker:
+         * a client may leave while its open still runs. */
+        unsigned n_ref;
         struct event ev_read;
         struct event ev_write;
+        struct event ev_timer;     /* idle before the first request; flushing before close */
         struct identity id;
         unsigned inflight;         /* received, reply not yet handed to the kernel */
+        unsigned jobs;             /* requests in the worker pool */
         struct qreply *q_head;
         struct qreply **q_tail;
         bool reading;
         bool writing;
+        bool spoke;                /* a whole request has arrived */
         bool closing;              /* close once the queue is flushed */
-        bool broken;               /* the socket failed; free at the next chance */
+        bool broken;               /* the socket failed; close at the next chance */
+        bool closed;
 };
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
+static void conn_on_timer(evutil_socket_t fd, short what, void *arg);
+
+static void conn_ref(struct conn *c) {
+        c->n_ref++;
+}
+
+static void conn_unref(struct conn *c) {
+        if (--c->n_ref > 0)
+                return;
+        identity_done(&c->id);
+        free(c);
+}
 
 /* Brings the registered events in line with the state: read while there
  * is room for more requests, write while replies wait. */
 static void conn_update(struct conn *c) {
-        bool want_read = !c->closing && !c->broken && c->inflight < c->srv->cfg.max_inflight;
+        bool want_read = !c->closing && !c->broken && c->inflight < c->srv->cfg.max_inflight &&
+                         c->jobs < CONN_JOBS_MAX;
         bool want_write = !c->broken && c->q_head;
 
         if (want_read != c->reading) {
@@ -69,11 +95,14 @@ int conn_new(struct server *s, int fd, struct identity *id, struct conn **ret) {
 
         c->srv = s;
         c->fd = fd;
+        c->n_ref = 1;
         c->id = *id;
         *id = (struct identity) {};
         c->q_tail = &c->q_head;
         event_assign(&c->ev_read, s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
         event_assign(&c->ev_write, s->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
+        evtimer_assign(&c->ev_timer, s->base, conn_on_timer, c);
+        evtimer_add(&c->ev_timer, s->idle_timeout);
         LIST_INSERT_HEAD(&s->conns, c, link);
         s->n_conns++;
         conn_update(c);
@@ -81,26 +110,31 @@ int conn_new(struct server *s, int fd, struct identity *id, struct conn **ret) {
         return 0;
 }
 
+/* Disconnects: the socket, the queue and the limits' counts go now; the
+ * memory when the last worker holding a request of ours is done. */
 void conn_free(struct conn *c) {
         struct server *s;
 
-        if (!c)
+        if (!c || c->closed)
                 return;
         s = c->srv;
+        c->closed = true;
         event_del(&c->ev_read);
         event_del(&c->ev_write);
+        event_del(&c->ev_timer);
         for (struct qreply *q = c->q_head, *next; q; q = next) {
                 next = q->next;
                 safe_close(q->fd);
                 free(q);
         }
+        c->q_head = NULL;
+        c->q_tail = &c->q_head;
+        c->fd = safe_close(c->fd);
         LIST_REMOVE(c, link);
         s->n_conns--;
         uidtab_release(&s->uids, c->id.uid);
-        identity_done(&c->id);
-        safe_close(c->fd);
-        free(c);
         server_conn_gone(s);
+        conn_unref(c);
 }
 
 /* Hands a reply to the kernel, or queues it behind earlier ones.  Takes
@@ -110,12 +144,12 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int
         struct wire_reply r = { .op = op, .id = id, .status = (uint32_t) status, .nfds = fd >= 0 };
         uint8_t rec[FDBR_WIRE_REPLY_SIZE];
 
-        wire_reply_encode(rec, &r);
-        if (c->broken) {
+        c->inflight--;
+        if (c->closed || c->broken) {
                 safe_close(fd);
-                c->inflight--;
                 return;
         }
+        wire_reply_encode(rec, &r);
         if (!c->q_head) {
                 int k = fdpass_send(c->fd, rec, sizeof rec, fd);
                 if (k != -EAGAIN) {
@@ -125,7 +159,6 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int
                                 c->broken = true;
                         }
                         safe_close(fd);
-                        c->inflight--;
                         return;
                 }
         }
@@ -135,7 +168,6 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int
                 /* Cannot keep the reply: dropping it silently would leave the
                  * client waiting forever, so the connection goes. */
                 safe_close(fd);
-                c->inflight--;
                 c->broken = true;
                 return;
         }
@@ -143,6 +175,7 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int
         memcpy(q->rec, rec, sizeof rec);
         *c->q_tail = q;
         c->q_tail = &q->next;
+        c->inflight++; /* still ours until the kernel took it */
 }
 
 static void conn_flush(struct conn *c) {
@@ -162,22 +195,107 @@ static void conn_flush(struct conn *c) {
         }
 }
 
+/* After any event: close if the connection is done, else re-arm. */
+static void conn_settle(struct conn *c) {
+        if (c->closed)
+                return;
+        if (c->broken || (c->closing && !c->q_head)) {
+                conn_free(c);
+                return;
+        }
+        conn_update(c);
+}
+
+/* ---- requests in the worker pool ----------------------------------------- */
+
+static void conn_job_run(struct pool_job *job) {
+        struct request *r = container_of(job, struct request, job);
+        request_fs(r, false);
+}
+
+static void conn_job_complete(struct pool_job *job) {
+        struct request *r = container_of(job, struct request, job);
+        struct conn *c = r->conn;
+
+        event_del(&r->deadline);
+        c->jobs--;
+        if (r->timed_out) {
+                log_msg(LOG_DEBUG, "pid=%d: late completion of request %u dropped", (int) c->id.pid, r->id);
+        } else {
+                request_audit(r);
+                if (r->fs.denied)
+                        c->srv->n_denied++;
+                int status = request_status(r);
+                int fd = r->result > 0 ? TAKE_FD(r->result) : -1;
+                conn_reply(c, r->op, r->id, status, fd);
+        }
+        request_free(r); /* closes a descriptor that came too late */
+        conn_settle(c);
+        conn_unref(c);
+}
+
+/* A filesystem that does not answer (a hung FUSE server, a dead NFS
+ * server) delays only this request: the client hears ETIMEDOUT now, and the
+ * descriptor, if the open ever completes, is closed then. */
+static void conn_job_timeout(evutil_socket_t fd, short what, void *arg) {
+        struct request *r = arg;
+        struct conn *c = r->conn;
+
+        /* Only what the worker does not write is read here. */
+        struct audit_record rec = {
+                .id = r->identity, .op = r->op, .path = r->path, .path_len = r->path_len,
+                .flags = r->flags, .rule = r->verdict.rule, .status = ETIMEDOUT,
+                .reason = "timed out in the filesystem", .generation = r->generation,
+        };
+        r->timed_out = true;
+        log_msg(LOG_WARNING, "pid=%d: request %u for %s still blocked after the open timeout", (int) c->id.pid,
+                r->id, r->path);
+        audit_log(&rec);
+        conn_reply(c, r->op, r->id, ETIMEDOUT, -1);
+        conn_settle(c);
+}
+
+static void conn_defer(struct conn *c, const struct request *stack) {
+        struct server *s = c->srv;
+        struct request *r = request_copy(stack);
+        if (!r) {
+                conn_reply(c, stack->op, stack->id, ENOMEM, -1);
+                return;
+        }
+        r->conn = c;
+        r->job.run = conn_job_run;
+        r->job.complete = conn_job_complete;
+        evtimer_assign(&r->deadline, s->base, conn_job_timeout, r);
+        if (pool_submit(&s->pool, &r->job) < 0) {
+                request_free(r);
+                conn_reply(c, stack->op, stack->id, EAGAIN, -1);
+                return;
+        }
+        conn_ref(c);
+        c->jobs++;
+        s->n_deferred++;
+        evtimer_add(&r->deadline, s->open_timeout);
+}
+
+/* ---- receiving --------------------------------------------------------- */
+
 /* Answers one received record. */
 static void conn_handle(struct conn *c, const struct fdpass_msg *m) {
         struct server *s = c->srv;
         struct wire_request req;
+        struct request r;
         uint16_t op;
         uint32_t id;
-        int r;
+        int k;
 
         c->inflight++;
         s->n_requests++;
         wire_request_echo(s->buf, m->len, &op, &id);
-        r = wire_request_decode(s->buf, m->len, &req);
+        k = wire_request_decode(s->buf, m->len, &req);
 
         /* Framing comes first: a record that is not ours cannot be trusted
          * for anything, and the connection ends after the answer. */
-        if (r == -EPROTO) {
+        if (k == -EPROTO) {
                 log_msg(LOG_INFO, "pid=%d: malformed record (%zu bytes), closing", (int) c->id.pid, m->len);
                 c->closing = true;
                 conn_reply(c, op, m->len >= 12 ? id : 0, EPROTO, -1);
@@ -189,10 +307,10 @@ static void conn_handle(struct conn *c, const struct fdpass_msg *m) {
                 return;
         }
         /* Never evaluate a cut path. */
-        if ((m->flags & FDPASS_TRUNCATED) && r != -EPROTONOSUPPORT)
-                r = -EINVAL;
-        if (r < 0) {
-                conn_reply(c, op, id, -r, -1);
+        if ((m->flags & FDPASS_TRUNCATED) && k != -EPROTONOSUPPORT)
+                k = -EINVAL;
+        if (k < 0) {
+                conn_reply(c, op, id, -k, -1);
                 return;
         }
         if (req.op == FDBR_OP_PING) {
@@ -203,12 +321,17 @@ static void conn_handle(struct conn *c, const struct fdpass_msg *m) {
         /* The buffer has one spare byte past the largest record. */
         s->buf[FDBR_WIRE_HEADER_SIZE + req.path_len] = 0;
 
-        struct request_ctx ctx = { .policy = s->policy, .generation = s->generation, .id = &c->id };
-        struct request_result res;
-        request_run(&ctx, &req, &res);
-        if (res.denied)
+        if (request_decide(&r, &req, &c->id, s->policy, s->generation)) {
+                request_fs(&r, true);
+                if (r.fs.deferred) {
+                        conn_defer(c, &r);
+                        return;
+                }
+        }
+        request_audit(&r);
+        if (r.fs.denied)
                 s->n_denied++;
-        conn_reply(c, op, id, res.status, res.fd);
+        conn_reply(c, op, id, request_status(&r), r.result > 0 ? r.result : -1);
 }
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg) {
@@ -216,7 +339,8 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg) {
         struct fdpass_msg m;
 
         for (unsigned budget = READ_BUDGET; budget > 0; budget--) {
-                if (c->closing || c->broken || c->inflight >= c->srv->cfg.max_inflight)
+                if (c->closing || c->broken || c->inflight >= c->srv->cfg.max_inflight ||
+                    c->jobs >= CONN_JOBS_MAX)
                         break;
                 int r = fdpass_recv(fd, c->srv->buf, FDBR_WIRE_REQUEST_MAX, false, &m);
                 if (r == -EAGAIN)
@@ -227,23 +351,30 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg) {
                         conn_free(c);
                         return;
                 }
+                if (!c->spoke) {
+                        c->spoke = true;
+                        event_del(&c->ev_timer);
+                }
                 conn_handle(c, &m);
         }
-
-        if (c->broken || (c->closing && !c->q_head)) {
-                conn_free(c);
-                return;
-        }
-        conn_update(c);
+        if (c->closing && c->q_head && !event_pending(&c->ev_timer, EV_TIMEOUT, NULL))
+                evtimer_add(&c->ev_timer, c->srv->idle_timeout);
+        conn_settle(c);
 }
 
 static void conn_on_write(evutil_socket_t fd, short what, void *arg) {
         struct conn *c = arg;
 
         conn_flush(c);
-        if (c->broken || (c->closing && !c->q_head)) {
-                conn_free(c);
-                return;
-        }
-        conn_update(c);
+        conn_settle(c);
+}
+
+/* A connection that never sent a whole request, or that does not take the
+ * answer it is to be closed after, holds a descriptor for nothing. */
+static void conn_on_timer(evutil_socket_t fd, short what, void *arg) {
+        struct conn *c = arg;
+
+        log_msg(LOG_INFO, "pid=%d uid=%u: %s, closing", (int) c->id.pid, (unsigned) c->id.uid,
+                c->spoke ? "final reply not taken" : "no request within the idle timeout");
+        conn_free(c);
 }

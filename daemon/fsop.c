@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "macro.h"
+#include "mounts.h"
 #include "wire.h"
 
 /* How often a create retries when the name appears and disappears under
@@ -21,6 +23,14 @@
 
 /* What a CREATE check answers when the name is free: not a descriptor. */
 #define NAME_FREE INT_MAX
+
+/* What the checks need to know of a file. */
+struct finfo {
+        mode_t mode;
+        nlink_t nlink;
+        dev_t dev;
+        uint64_t mnt_id;
+};
 
 static int sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
         struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
@@ -42,7 +52,8 @@ static bool following(const struct fsop *op) {
 }
 
 static uint64_t resolve_flags(const struct fsop *op) {
-        return RESOLVE_NO_MAGICLINKS | (following(op) ? 0 : RESOLVE_NO_SYMLINKS);
+        return RESOLVE_NO_MAGICLINKS | (following(op) ? 0 : RESOLVE_NO_SYMLINKS) |
+               (op->cached ? RESOLVE_CACHED : 0);
 }
 
 static int deny(struct fsop *op, const char *reason) {
@@ -51,12 +62,19 @@ static int deny(struct fsop *op, const char *reason) {
         return -EACCES;
 }
 
+static int defer(struct fsop *op) {
+        op->deferred = true;
+        return -EAGAIN;
+}
+
 /* Without follow, the only way to meet ELOOP is a symlink the policy does
  * not let us follow: that is a refusal, not a filesystem error.  ENXIO is
  * what open(2) says for a FIFO without reader or a socket: those are never
  * opened, and the client learns only that, unless devices are granted and
  * the answer may really be about a device. */
 static int map_resolve_error(struct fsop *op, int r) {
+        if (r == -EAGAIN && op->cached)
+                return defer(op); /* not all in the dentry cache */
         if ((r == -ELOOP || r == -EXDEV) && !following(op))
                 return deny(op, "symlink not allowed");
         if (r == -ENXIO) {
@@ -68,12 +86,37 @@ static int map_resolve_error(struct fsop *op, int r) {
         return r;
 }
 
+/* Cached, the attributes come from the inode as it is: a FUSE or NFS
+ * filesystem would otherwise be asked to refresh them. */
+static int inspect(const struct fsop *op, int fd, struct finfo *ret) {
+        if (op->cached) {
+                struct statx sx;
+                if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
+                          STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_MNT_ID, &sx) < 0)
+                        return -errno;
+                if (!(sx.stx_mask & STATX_MNT_ID))
+                        return -EOPNOTSUPP;
+                *ret = (struct finfo) {
+                        .mode = sx.stx_mode, .nlink = sx.stx_nlink,
+                        .dev = makedev(sx.stx_dev_major, sx.stx_dev_minor), .mnt_id = sx.stx_mnt_id,
+                };
+                return 0;
+        }
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        *ret = (struct finfo) { .mode = st.st_mode, .nlink = st.st_nlink, .dev = st.st_dev };
+        return 0;
+}
+
 /* The permission the type of the opened file needs, beyond the flags. */
 static int type_need(struct fsop *op, mode_t m, unsigned *ret) {
         if (S_ISREG(m))
                 *ret = 0;
         else if (S_ISLNK(m))
-                return -ELOOP; /* O_PATH|O_NOFOLLOW reached the link itself */
+                /* O_PATH|O_NOFOLLOW reached the link itself: NOFOLLOW's own
+                 * answer where links may be followed, else the policy's. */
+                return following(op) ? -ELOOP : deny(op, "symlink not allowed");
         else if (S_ISDIR(m))
                 *ret = POLICY_DIR;
         else if (S_ISCHR(m) || S_ISBLK(m))
@@ -96,21 +139,11 @@ static int real_path(int fd, char *buf, size_t size) {
         return (int) n;
 }
 
-/* With follow, the decision is made again on the file actually opened:
- * its real path must be allowed for this client and access by the rules,
- * whatever path the client named.  A rename after the open cannot help an
- * attacker: the kernel names the dentry the file was reached by. */
-static int check_real(struct fsop *op, int fd, const struct stat *st, unsigned need) {
-        char buf[PATH_MAX + 1];
-        int n = real_path(fd, buf, sizeof buf);
-        if (n < 0)
-                return deny(op, "real path unknown");
-        /* An unlinked file's name carries " (deleted)": never decide on it. */
-        if (st->st_nlink == 0 || wire_path_check(buf, (size_t) n) < 0)
-                return deny(op, "real path unknown");
-
+/* Decides on path as the policy would, for the whole of need. */
+static int allowed_at(struct fsop *op, const char *path, size_t len, unsigned need) {
         struct policy_verdict v;
-        policy_match(op->policy, op->subject, buf, (size_t) n, need, &v);
+
+        policy_match(op->policy, op->subject, path, len, need, &v);
         if (!policy_verdict_allows(&v, need)) {
                 op->rule = v.rule;
                 return deny(op, "real path not allowed");
@@ -118,22 +151,32 @@ static int check_real(struct fsop *op, int fd, const struct stat *st, unsigned n
         return 0;
 }
 
-/* The checks every opened (or O_PATH) descriptor goes through before it
- * may be returned. */
-static int verify(struct fsop *op, int fd) {
-        struct stat st;
-        unsigned extra;
-        int r;
+/* With follow, the decision is made again on the file actually opened:
+ * its real path must be allowed for this client and access by the rules,
+ * whatever path the client named.  A rename after the open cannot help an
+ * attacker: the kernel names the dentry the file was reached by. */
+static int check_real(struct fsop *op, int fd, const struct finfo *fi, unsigned need) {
+        char buf[PATH_MAX + 1];
+        int n = real_path(fd, buf, sizeof buf);
+        if (n < 0)
+                return deny(op, "real path unknown");
+        /* An unlinked file's name carries " (deleted)": never decide on it. */
+        if (fi->nlink == 0 || wire_path_check(buf, (size_t) n) < 0)
+                return deny(op, "real path unknown");
+        return allowed_at(op, buf, (size_t) n, need);
+}
 
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        r = type_need(op, st.st_mode, &extra);
+/* The checks every descriptor (opened or O_PATH) goes through before it
+ * may be returned. */
+static int verify(struct fsop *op, int fd, const struct finfo *fi) {
+        unsigned extra;
+        int r = type_need(op, fi->mode, &extra);
         if (r < 0)
                 return r;
         if (following(op))
-                return check_real(op, fd, &st, op->need | extra);
+                return check_real(op, fd, fi, op->need | extra);
         if (extra & ~op->granted)
-                return deny(op, S_ISDIR(st.st_mode) ? "directory not allowed" : "device not allowed");
+                return deny(op, S_ISDIR(fi->mode) ? "directory not allowed" : "device not allowed");
         return 0;
 }
 
@@ -183,39 +226,54 @@ static int finish(struct fsop *op, int fd) {
         return 0;
 }
 
-/* Opens an existing file.  Without follow the open is direct: the path is
- * exactly what the policy allowed and nothing on it is a symlink.  With
- * follow, the file is first reached with O_PATH, which opens nothing (no
- * device driver, no FIFO), judged, and only then opened for real. */
-static int open_existing(struct fsop *op) {
-        _cleanup_close_ int fd = -1;
+/* Reaches the file with O_PATH, which opens nothing (no device driver, no
+ * FIFO, no FUSE open), and judges it; only then is it opened for real,
+ * through that same descriptor.  Used under follow (the target is not
+ * known before), for CHECK (nothing is to be opened) and on the loop (the
+ * filesystem is not known before). */
+static int open_via_path(struct fsop *op) {
+        int pflags = O_PATH | O_CLOEXEC | (op->flags & FDBR_F_DIRECTORY ? O_DIRECTORY : 0) |
+                     (op->flags & FDBR_F_NOFOLLOW ? O_NOFOLLOW : 0);
+        _cleanup_close_ int fd = sys_openat2(AT_FDCWD, op->path, pflags, 0, resolve_flags(op));
+        struct finfo fi;
         int r;
 
-        if (op->check_only || following(op)) {
-                int pflags = O_PATH | O_CLOEXEC |
-                             (op->flags & FDBR_F_DIRECTORY ? O_DIRECTORY : 0) |
-                             (op->flags & FDBR_F_NOFOLLOW ? O_NOFOLLOW : 0);
-                fd = sys_openat2(AT_FDCWD, op->path, pflags, 0, resolve_flags(op));
-                if (fd < 0)
-                        return map_resolve_error(op, fd);
-                r = verify(op, fd);
-                if (r < 0)
-                        return r;
-                if (op->check_only)
-                        return TAKE_FD(fd);
-                int rfd = reopen(fd, open_flags(op));
-                if (rfd < 0)
-                        return rfd;
-                safe_close(fd);
-                fd = rfd;
-        } else {
-                fd = sys_openat2(AT_FDCWD, op->path, open_flags(op), 0, resolve_flags(op));
-                if (fd < 0)
-                        return map_resolve_error(op, fd);
-                r = verify(op, fd);
-                if (r < 0)
-                        return r;
-        }
+        if (fd < 0)
+                return map_resolve_error(op, fd);
+        r = inspect(op, fd, &fi);
+        if (r < 0)
+                return r;
+        /* A device's open runs its driver, which may wait: not on the loop. */
+        if (op->cached && (!mounts_is_local(fi.mnt_id, fi.dev) ||
+                           (!op->check_only && (S_ISCHR(fi.mode) || S_ISBLK(fi.mode)))))
+                return defer(op);
+        r = verify(op, fd, &fi);
+        if (r < 0)
+                return r;
+        if (op->check_only)
+                return TAKE_FD(fd);
+        return reopen(fd, open_flags(op));
+}
+
+/* Opens an existing file.  Off the loop and without follow the open is
+ * direct: the path is exactly what the policy allowed and nothing on it is
+ * a symlink. */
+static int open_existing(struct fsop *op) {
+        if (op->cached || op->check_only || following(op))
+                return open_via_path(op);
+
+        _cleanup_close_ int fd = sys_openat2(AT_FDCWD, op->path, open_flags(op), 0, resolve_flags(op));
+        struct finfo fi;
+        int r;
+
+        if (fd < 0)
+                return map_resolve_error(op, fd);
+        r = inspect(op, fd, &fi);
+        if (r < 0)
+                return r;
+        r = verify(op, fd, &fi);
+        if (r < 0)
+                return r;
         return TAKE_FD(fd);
 }
 
@@ -230,7 +288,8 @@ static int open_parent(struct fsop *op, const char **ret_name) {
         memcpy(parent, op->path, plen);
         parent[plen] = 0;
 
-        int dfd = sys_openat2(AT_FDCWD, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, resolve_flags(op));
+        _cleanup_close_ int dfd = sys_openat2(AT_FDCWD, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+                                              resolve_flags(op));
         if (dfd < 0)
                 return map_resolve_error(op, dfd);
 
@@ -240,27 +299,20 @@ static int open_parent(struct fsop *op, const char **ret_name) {
                 char buf[PATH_MAX + 1];
                 int n = real_path(dfd, buf, sizeof buf);
                 size_t nlen = strlen(slash + 1);
-                if (n < 0 || (size_t) n + 1 + nlen >= sizeof buf) {
-                        safe_close(dfd);
+                if (n < 0 || (size_t) n + 1 + nlen >= sizeof buf)
                         return deny(op, "real path unknown");
-                }
                 size_t len = (size_t) n;
                 if (len > 1)
                         buf[len++] = '/';
                 memcpy(buf + len, slash + 1, nlen + 1);
                 len += nlen;
-
-                struct policy_verdict v;
-                policy_match(op->policy, op->subject, buf, len, op->need, &v);
-                if (!policy_verdict_allows(&v, op->need)) {
-                        safe_close(dfd);
-                        op->rule = v.rule;
-                        return deny(op, "real path not allowed");
-                }
+                int r = allowed_at(op, buf, len, op->need);
+                if (r < 0)
+                        return r;
         }
 
         *ret_name = slash + 1;
-        return dfd;
+        return TAKE_FD(dfd);
 }
 
 /* Creates name in dfd, owned by the client.  The file is created O_EXCL, so
@@ -287,7 +339,7 @@ static int create_new(struct fsop *op, int dfd, const char *name) {
 
 static int open_create(struct fsop *op) {
         _cleanup_close_ int dfd = -1;
-        const char *name;
+        const char *name = NULL;
 
         for (unsigned i = 0; i < CREATE_RETRIES; i++) {
                 if (!(op->flags & FDBR_F_EXCL)) {
@@ -340,6 +392,10 @@ static int check_access(int pfd, uint32_t flags) {
 
 int fsop_run(struct fsop *op) {
         int fd, r;
+
+        /* Creating allocates, truncating frees: both may wait for the disk. */
+        if (op->cached && (op->flags & (FDBR_F_CREATE | FDBR_F_TRUNC)))
+                return defer(op);
 
         if (op->flags & FDBR_F_CREATE)
                 fd = open_create(op);

@@ -20,6 +20,7 @@ struct fsop {
         uint32_t flags;                   /* FDBR_F_* */
         uint32_t mode;                    /* for CREATE */
         bool check_only;                  /* CHECK: resolve read-only, return no fd */
+        bool cached;                      /* on the event loop: never block (see fsop_run) */
         unsigned need;                    /* POLICY_* the flags ask for */
         unsigned granted;                 /* POLICY_* granted on path */
         const struct policy *policy;      /* for decisions on the real path (follow) */
@@ -28,9 +29,17 @@ struct fsop {
         const char *reason;               /* why it was refused, static string */
         const struct policy_rule *rule;   /* rule cited for a refusal on the real path */
         bool denied;                      /* refused by policy (as opposed to failed) */
+        bool deferred;                    /* cached run gave up: run it again in a worker */
 };
 
-/* Runs the operation.  Returns a descriptor (OPEN), 0 (CHECK), or -errno. */
+/* Runs the operation.  Returns a descriptor (OPEN), 0 (CHECK), or -errno.
+ *
+ * With cached set, it only goes as far as it can without any chance of
+ * blocking: the lookup must be in the dentry cache (RESOLVE_CACHED), the
+ * file on a local filesystem (one whose open never leaves the kernel), and
+ * not a device; creating and truncating are left out.  Otherwise it
+ * returns -EAGAIN with deferred set, having changed nothing, and the
+ * operation is to be run again, uncached, where blocking is harmless. */
 int fsop_run(struct fsop *op);
 
 /* Refuses to run on a kernel without openat2 (or with it filtered):

@@ -63,13 +63,19 @@ static void usage(FILE *f) {
                 "  --max-clients-per-uid N    connections per client uid (default %u)\n"
                 "  --max-inflight N           requests in flight per connection before the\n"
                 "                             broker stops reading it (default %u)\n"
+                "  --idle-timeout SECONDS     close a connection that sends no request for\n"
+                "                             this long after connecting (default %u)\n"
+                "  --open-timeout MS          answer ETIMEDOUT to a request whose open is\n"
+                "                             still blocked in the filesystem (default %u)\n"
+                "  --max-workers N            threads for opens that may block (default %u)\n"
                 "  --version                  print the version and exit\n"
                 "  --help                     print this help and exit\n"
                 "\n"
                 "Signals: SIGHUP reloads the policy (an invalid one is refused and the old\n"
                 "one kept); SIGTERM and SIGINT stop the broker.\n",
                 DEFAULT_SOCKET, DEFAULT_POLICY, SERVER_MAX_CLIENTS_DEFAULT, SERVER_MAX_PER_UID_DEFAULT,
-                SERVER_MAX_INFLIGHT_DEFAULT);
+                SERVER_MAX_INFLIGHT_DEFAULT, SERVER_IDLE_TIMEOUT_DEFAULT, SERVER_OPEN_TIMEOUT_DEFAULT,
+                POOL_THREADS_MAX_DEFAULT);
 }
 
 static int parse_limit(const char *name, const char *s, unsigned *ret) {
@@ -86,7 +92,7 @@ static int parse_limit(const char *name, const char *s, unsigned *ret) {
 
 /* Returns 0 to run, 1 to exit successfully, -1 on a usage error. */
 static int parse_args(int argc, char **argv, struct options *o) {
-        enum { OPT_SOCKET = 0x100, OPT_POLICY, OPT_CHECK, OPT_EXPLAIN, OPT_LOG, OPT_MAXC, OPT_MAXU, OPT_MAXI, OPT_VERSION, OPT_HELP };
+        enum { OPT_SOCKET = 0x100, OPT_POLICY, OPT_CHECK, OPT_EXPLAIN, OPT_LOG, OPT_MAXC, OPT_MAXU, OPT_MAXI, OPT_IDLE, OPT_OPENT, OPT_WORKERS, OPT_VERSION, OPT_HELP };
         static const struct option longopts[] = {
                 { "socket", required_argument, NULL, OPT_SOCKET },
                 { "policy", required_argument, NULL, OPT_POLICY },
@@ -96,6 +102,9 @@ static int parse_args(int argc, char **argv, struct options *o) {
                 { "max-clients", required_argument, NULL, OPT_MAXC },
                 { "max-clients-per-uid", required_argument, NULL, OPT_MAXU },
                 { "max-inflight", required_argument, NULL, OPT_MAXI },
+                { "idle-timeout", required_argument, NULL, OPT_IDLE },
+                { "open-timeout", required_argument, NULL, OPT_OPENT },
+                { "max-workers", required_argument, NULL, OPT_WORKERS },
                 { "version", no_argument, NULL, OPT_VERSION },
                 { "help", no_argument, NULL, OPT_HELP },
                 {},
@@ -136,6 +145,21 @@ static int parse_args(int argc, char **argv, struct options *o) {
                 case OPT_MAXI:
                         if (parse_limit("--max-inflight", optarg, &o->cfg.max_inflight) < 0)
                                 return -1;
+                        break;
+                case OPT_IDLE:
+                        if (parse_limit("--idle-timeout", optarg, &o->cfg.idle_timeout_s) < 0)
+                                return -1;
+                        break;
+                case OPT_OPENT:
+                        if (parse_limit("--open-timeout", optarg, &o->cfg.open_timeout_ms) < 0)
+                                return -1;
+                        break;
+                case OPT_WORKERS:
+                        if (parse_limit("--max-workers", optarg, &o->cfg.max_workers) < 0 ||
+                            o->cfg.max_workers > 1024) {
+                                fprintf(stderr, "fdbrokerd: --max-workers: at most 1024\n");
+                                return -1;
+                        }
                         break;
                 case OPT_VERSION:
                         printf("fdbrokerd %s\n", FDBR_VERSION);
@@ -275,6 +299,9 @@ int main(int argc, char **argv) {
                         .max_clients = SERVER_MAX_CLIENTS_DEFAULT,
                         .max_clients_per_uid = SERVER_MAX_PER_UID_DEFAULT,
                         .max_inflight = SERVER_MAX_INFLIGHT_DEFAULT,
+                        .idle_timeout_s = SERVER_IDLE_TIMEOUT_DEFAULT,
+                        .open_timeout_ms = SERVER_OPEN_TIMEOUT_DEFAULT,
+                        .max_workers = POOL_THREADS_MAX_DEFAULT,
                 },
         };
         struct daemon d = { .policy_path = NULL };
@@ -355,7 +382,10 @@ int main(int argc, char **argv) {
         else
                 ret = EXIT_SUCCESS;
 
-        (void) sd_notify(0, "STOPPING=1");
+        notify_status(&d, "STOPPING=1\n");
+        char status[256];
+        server_status(&d.server, status, sizeof status);
+        log_msg(LOG_INFO, "stopped: %s", status);
 out:
         for (size_t i = 0; i < ELEMENTSOF(d.sigs); i++)
                 if (d.sigs[i])

@@ -2,9 +2,11 @@
 #include "request.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "audit.h"
-#include "fsop.h"
+#include "macro.h"
 
 unsigned request_need(uint32_t flags) {
         unsigned need = 0;
@@ -20,58 +22,96 @@ unsigned request_need(uint32_t flags) {
         return need;
 }
 
-void request_run(const struct request_ctx *ctx, const struct wire_request *req,
-                 struct request_result *ret) {
-        struct policy_subject subject;
-        struct policy_verdict v;
-        unsigned need = request_need(req->flags);
+/* fs points into r: set again whenever r moves. */
+static void request_bind(struct request *r) {
+        r->fs.path = r->path;
+        r->fs.path_len = r->path_len;
+        r->fs.policy = r->policy;
+        r->fs.subject = &r->subject;
+}
 
-        if (policy_uses_user_name(ctx->policy))
-                identity_resolve_user_name(ctx->id);
-        identity_subject(ctx->id, &subject);
-        policy_match(ctx->policy, &subject, req->path, req->path_len, need, &v);
-
-        struct audit_record rec = {
-                .id = ctx->id,
+bool request_decide(struct request *r, const struct wire_request *req, struct identity *identity,
+                    const struct policy *policy, unsigned generation) {
+        *r = (struct request) {
+                .policy = (struct policy *) policy,
+                .generation = generation,
+                .identity = identity,
                 .op = req->op,
-                .path = req->path,
-                .path_len = req->path_len,
-                .flags = req->flags,
-                .rule = v.rule,
-                .generation = ctx->generation,
-        };
-        *ret = (struct request_result) { .fd = -1 };
-
-        if (!policy_verdict_allows(&v, need)) {
-                rec.denied = true;
-                rec.status = EACCES;
-                rec.reason = v.denied ? "deny rule" : v.rule ? "permission not granted" : "no rule";
-                goto done;
-        }
-
-        struct fsop op = {
-                .path = req->path,
-                .path_len = req->path_len,
+                .id = req->id,
                 .flags = req->flags,
                 .mode = req->mode,
-                .check_only = req->op == FDBR_OP_CHECK,
-                .need = need,
-                .granted = v.granted,
-                .policy = ctx->policy,
-                .subject = &subject,
+                .need = request_need(req->flags),
+                .path_len = req->path_len,
+                .path = req->path,
         };
-        int r = fsop_run(&op);
-        if (r < 0) {
-                rec.status = -r;
-                rec.denied = op.denied;
-                rec.reason = op.reason;
-                if (op.rule)
-                        rec.rule = op.rule;
-        } else if (req->op == FDBR_OP_OPEN)
-                ret->fd = r;
+        if (policy_uses_user_name(policy))
+                identity_resolve_user_name(identity);
+        identity_subject(identity, &r->subject);
+        policy_match(policy, &r->subject, r->path, r->path_len, r->need, &r->verdict);
 
-done:
-        ret->status = rec.status;
-        ret->denied = rec.denied;
+        if (!policy_verdict_allows(&r->verdict, r->need)) {
+                r->result = -EACCES;
+                r->fs.denied = true;
+                r->fs.reason = r->verdict.denied ? "deny rule" : r->verdict.rule ? "permission not granted" : "no rule";
+                return false;
+        }
+
+        r->fs = (struct fsop) {
+                .flags = r->flags,
+                .mode = r->mode,
+                .check_only = r->op == FDBR_OP_CHECK,
+                .need = r->need,
+                .granted = r->verdict.granted,
+        };
+        request_bind(r);
+        return true;
+}
+
+void request_fs(struct request *r, bool cached) {
+        r->fs.cached = cached;
+        r->fs.deferred = false;
+        r->result = fsop_run(&r->fs);
+        /* A CHECK answers a status, never a descriptor. */
+        if (r->result > 0 && r->op != FDBR_OP_OPEN)
+                r->result = 0;
+}
+
+struct request *request_copy(const struct request *r) {
+        struct request *c = malloc(sizeof *c + r->path_len + 1);
+        if (!c)
+                return NULL;
+        *c = *r;
+        memcpy(c->path_buf, r->path, r->path_len);
+        c->path_buf[r->path_len] = 0;
+        c->path = c->path_buf;
+        c->policy = policy_ref(r->policy);
+        request_bind(c);
+        return c;
+}
+
+void request_free(struct request *r) {
+        if (!r)
+                return;
+        if (r->result > 0)
+                safe_close(r->result);
+        policy_unref(r->policy);
+        free(r);
+}
+
+void request_audit(const struct request *r) {
+        struct audit_record rec = {
+                .id = r->identity,
+                .op = r->op,
+                .path = r->path,
+                .path_len = r->path_len,
+                .flags = r->flags,
+                .denied = r->fs.denied,
+                .rule = r->fs.rule ? r->fs.rule : r->verdict.rule,
+                .status = request_status(r),
+                .reason = r->fs.reason,
+                .generation = r->generation,
+        };
+        if (r->timed_out)
+                rec.reason = "timed out in the filesystem";
         audit_log(&rec);
 }

@@ -10,6 +10,7 @@
 #include "identity.h"
 #include "log.h"
 #include "macro.h"
+#include "mounts.h"
 
 /* How long accepting pauses when the process is out of descriptors. */
 #define ACCEPT_RETRY_MS 100
@@ -84,6 +85,7 @@ void server_conn_gone(struct server *s) {
 
 int server_init(struct server *s, struct event_base *base, int listen_fd, struct policy *policy,
                 const struct server_config *cfg) {
+        s->pool.efd = -1;
         s->base = base;
         s->cfg = *cfg;
         s->listen_fd = listen_fd;
@@ -91,6 +93,16 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
         s->generation = 1;
         LIST_INIT(&s->conns);
         evtimer_assign(&s->accept_retry, base, server_on_accept_retry, s);
+
+        struct timeval idle = { .tv_sec = cfg->idle_timeout_s };
+        struct timeval open = { .tv_sec = cfg->open_timeout_ms / 1000, .tv_usec = cfg->open_timeout_ms % 1000 * 1000 };
+        s->idle_timeout = event_base_init_common_timeout(base, &idle);
+        s->open_timeout = event_base_init_common_timeout(base, &open);
+        if (!s->idle_timeout || !s->open_timeout)
+                return -ENOMEM;
+        int r = pool_init(&s->pool, base, cfg->max_workers);
+        if (r < 0)
+                return r;
 
         /* backlog -1: the socket is already listening (ours or systemd's). */
         s->listener = evconnlistener_new(base, server_on_accept, s, LEV_OPT_CLOSE_ON_EXEC, -1, listen_fd);
@@ -103,11 +115,14 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
 void server_done(struct server *s) {
         while (!LIST_EMPTY(&s->conns))
                 conn_free(LIST_FIRST(&s->conns));
+        /* Requests still in workers complete into closed connections. */
+        pool_done(&s->pool);
         event_del(&s->accept_retry);
         if (s->listener)
                 evconnlistener_free(s->listener);
         s->listener = NULL;
         uidtab_done(&s->uids);
+        mounts_done();
         policy_unref(s->policy);
         s->policy = NULL;
 }
@@ -119,7 +134,8 @@ void server_set_policy(struct server *s, struct policy *policy) {
 }
 
 void server_status(const struct server *s, char *buf, size_t size) {
-        snprintf(buf, size, "%u clients, %llu requests, %llu denied, policy generation %u (%zu rules)",
-                 s->n_conns, (unsigned long long) s->n_requests, (unsigned long long) s->n_denied,
-                 s->generation, policy_rule_count(s->policy));
+        snprintf(buf, size,
+                 "%u clients, %llu requests (%llu in workers), %llu denied, policy generation %u (%zu rules)",
+                 s->n_conns, (unsigned long long) s->n_requests, (unsigned long long) s->n_deferred,
+                 (unsigned long long) s->n_denied, s->generation, policy_rule_count(s->policy));
 }

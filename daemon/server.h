@@ -11,17 +11,23 @@
 #include <sys/queue.h>
 
 #include "policy.h"
+#include "pool.h"
 #include "uidtab.h"
 #include "wire.h"
 
 #define SERVER_MAX_CLIENTS_DEFAULT 4096
 #define SERVER_MAX_PER_UID_DEFAULT 1024
 #define SERVER_MAX_INFLIGHT_DEFAULT 64
+#define SERVER_IDLE_TIMEOUT_DEFAULT 60      /* seconds */
+#define SERVER_OPEN_TIMEOUT_DEFAULT 10000   /* milliseconds */
 
 struct server_config {
         unsigned max_clients;
         unsigned max_clients_per_uid;
         unsigned max_inflight;
+        unsigned idle_timeout_s;
+        unsigned open_timeout_ms;
+        unsigned max_workers;
 };
 
 struct conn;
@@ -38,8 +44,14 @@ struct server {
         struct conn_list conns;
         unsigned n_conns;
         struct uidtab uids;
+        struct pool pool;
+        /* Shared timeouts: libevent keeps equal timeouts in a queue, not the
+         * heap, so thousands of connections cost nothing to time. */
+        const struct timeval *idle_timeout;
+        const struct timeval *open_timeout;
         uint64_t n_requests;
         uint64_t n_denied;
+        uint64_t n_deferred;              /* requests that went to a worker */
         /* One receive buffer for every connection: the loop handles one
          * record at a time, and an idle connection then costs no buffer.
          * One byte more than a record so the path can be terminated. */

@@ -6,6 +6,7 @@
  * module. */
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -41,3 +42,5 @@ static inline void freep(void *p) { free(*(void **) p); }
 static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;
 }
+
+#define container_of(ptr, type, member) ((type *) ((char *) (ptr) - offsetof(type, member)))
