@@ -23,6 +23,7 @@
 #include "listen.h"
 #include "log.h"
 #include "macro.h"
+#include "notify.h"
 #include "policy.h"
 #include "server.h"
 
@@ -68,6 +69,9 @@ static void usage(FILE *f) {
                 "  --open-timeout MS          answer ETIMEDOUT to a request whose open is\n"
                 "                             still blocked in the filesystem (default %u)\n"
                 "  --max-workers N            threads for opens that may block (default %u)\n"
+                "  --exit-idle SECONDS        under socket activation, exit after this long\n"
+                "                             without clients (systemd starts it again on the\n"
+                "                             next connection; nothing is lost)\n"
                 "  --version                  print the version and exit\n"
                 "  --help                     print this help and exit\n"
                 "\n"
@@ -92,7 +96,7 @@ static int parse_limit(const char *name, const char *s, unsigned *ret) {
 
 /* Returns 0 to run, 1 to exit successfully, -1 on a usage error. */
 static int parse_args(int argc, char **argv, struct options *o) {
-        enum { OPT_SOCKET = 0x100, OPT_POLICY, OPT_CHECK, OPT_EXPLAIN, OPT_LOG, OPT_MAXC, OPT_MAXU, OPT_MAXI, OPT_IDLE, OPT_OPENT, OPT_WORKERS, OPT_VERSION, OPT_HELP };
+        enum { OPT_SOCKET = 0x100, OPT_POLICY, OPT_CHECK, OPT_EXPLAIN, OPT_LOG, OPT_MAXC, OPT_MAXU, OPT_MAXI, OPT_IDLE, OPT_OPENT, OPT_WORKERS, OPT_EXIT_IDLE, OPT_VERSION, OPT_HELP };
         static const struct option longopts[] = {
                 { "socket", required_argument, NULL, OPT_SOCKET },
                 { "policy", required_argument, NULL, OPT_POLICY },
@@ -105,6 +109,7 @@ static int parse_args(int argc, char **argv, struct options *o) {
                 { "idle-timeout", required_argument, NULL, OPT_IDLE },
                 { "open-timeout", required_argument, NULL, OPT_OPENT },
                 { "max-workers", required_argument, NULL, OPT_WORKERS },
+                { "exit-idle", required_argument, NULL, OPT_EXIT_IDLE },
                 { "version", no_argument, NULL, OPT_VERSION },
                 { "help", no_argument, NULL, OPT_HELP },
                 {},
@@ -160,6 +165,10 @@ static int parse_args(int argc, char **argv, struct options *o) {
                                 fprintf(stderr, "fdbrokerd: --max-workers: at most 1024\n");
                                 return -1;
                         }
+                        break;
+                case OPT_EXIT_IDLE:
+                        if (parse_limit("--exit-idle", optarg, &o->cfg.exit_idle_s) < 0)
+                                return -1;
                         break;
                 case OPT_VERSION:
                         printf("fdbrokerd %s\n", FDBR_VERSION);
@@ -219,15 +228,10 @@ static void keep_first_diag(const char *file, unsigned line, const char *message
 struct daemon {
         struct event_base *base;
         struct server server;
+        struct notifier notifier;
         const char *policy_path;
         struct event *sigs[3];
 };
-
-static void notify_status(struct daemon *d, const char *state) {
-        char status[256];
-        server_status(&d->server, status, sizeof status);
-        (void) sd_notifyf(0, "%sSTATUS=%s", state, status);
-}
 
 static void reload(struct daemon *d) {
         struct first_diag diag = {};
@@ -248,7 +252,7 @@ static void reload(struct daemon *d) {
                 log_always(LOG_NOTICE, "policy reloaded from %s: generation %u, %zu rules", d->policy_path,
                            d->server.generation, policy_rule_count(p));
         }
-        notify_status(d, "READY=1\n");
+        notifier_send(&d->notifier, "READY=1\n");
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
@@ -349,8 +353,15 @@ int main(int argc, char **argv) {
         r = listen_inherit(&ls);
         if (r < 0)
                 goto out;
-        if (r == 0 && listen_create(o.socket, &ls) < 0)
-                goto out;
+        if (r == 0) {
+                if (listen_create(o.socket, &ls) < 0)
+                        goto out;
+                if (o.cfg.exit_idle_s > 0) {
+                        /* Nobody would start us again for the next client. */
+                        log_msg(LOG_WARNING, "--exit-idle ignored: the socket was not passed by systemd");
+                        o.cfg.exit_idle_s = 0;
+                }
+        }
 
         d.base = event_base_new();
         if (!d.base) {
@@ -375,14 +386,16 @@ int main(int argc, char **argv) {
         log_msg(LOG_NOTICE, "serving %s (%s), policy %s with %zu rules",
                 ls.created ? ls.path : "socket passed by systemd", ls.created ? "created" : "inherited",
                 o.policy, policy_rule_count(d.server.policy));
-        notify_status(&d, "READY=1\n");
+        notifier_start(&d.notifier, d.base, &d.server);
+        notifier_send(&d.notifier, "READY=1\n");
 
         if (event_base_dispatch(d.base) < 0)
                 log_always(LOG_ERR, "event loop failed");
         else
                 ret = EXIT_SUCCESS;
 
-        notify_status(&d, "STOPPING=1\n");
+        notifier_send(&d.notifier, "STOPPING=1\n");
+        notifier_stop(&d.notifier);
         char status[256];
         server_status(&d.server, status, sizeof status);
         log_msg(LOG_INFO, "stopped: %s", status);

@@ -15,6 +15,23 @@
 /* How long accepting pauses when the process is out of descriptors. */
 #define ACCEPT_RETRY_MS 100
 
+/* Exiting with no client is safe under socket activation: systemd keeps
+ * the listening socket, connections arriving meanwhile wait in its backlog,
+ * and the next instance, started for them, accepts them. */
+static void server_on_exit_idle(evutil_socket_t fd, short what, void *arg) {
+        struct server *s = arg;
+
+        if (s->n_conns > 0)
+                return;
+        log_msg(LOG_NOTICE, "no clients for %u s, exiting (--exit-idle)", s->cfg.exit_idle_s);
+        event_base_loopbreak(s->base);
+}
+
+static void server_arm_exit_idle(struct server *s) {
+        if (s->cfg.exit_idle_s > 0 && s->n_conns == 0)
+                evtimer_add(&s->exit_idle, &(struct timeval) { .tv_sec = s->cfg.exit_idle_s });
+}
+
 static void server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                              int salen, void *arg) {
         struct server *s = arg;
@@ -52,6 +69,7 @@ static void server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
                 return;
         }
         TAKE_FD(cfd);
+        event_del(&s->exit_idle);
         log_msg(LOG_DEBUG, "connection from pid=%d uid=%u", (int) pid, (unsigned) uid);
 }
 
@@ -77,6 +95,7 @@ static void server_on_accept_retry(evutil_socket_t fd, short what, void *arg) {
 }
 
 void server_conn_gone(struct server *s) {
+        server_arm_exit_idle(s);
         if (event_pending(&s->accept_retry, EV_TIMEOUT, NULL)) {
                 event_del(&s->accept_retry);
                 evconnlistener_enable(s->listener);
@@ -93,6 +112,8 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
         s->generation = 1;
         LIST_INIT(&s->conns);
         evtimer_assign(&s->accept_retry, base, server_on_accept_retry, s);
+        evtimer_assign(&s->exit_idle, base, server_on_exit_idle, s);
+        server_arm_exit_idle(s);
 
         struct timeval idle = { .tv_sec = cfg->idle_timeout_s };
         struct timeval open = { .tv_sec = cfg->open_timeout_ms / 1000, .tv_usec = cfg->open_timeout_ms % 1000 * 1000 };
@@ -118,6 +139,7 @@ void server_done(struct server *s) {
         /* Requests still in workers complete into closed connections. */
         pool_done(&s->pool);
         event_del(&s->accept_retry);
+        event_del(&s->exit_idle);
         if (s->listener)
                 evconnlistener_free(s->listener);
         s->listener = NULL;

@@ -28,6 +28,7 @@ struct server_config {
         unsigned idle_timeout_s;
         unsigned open_timeout_ms;
         unsigned max_workers;
+        unsigned exit_idle_s;   /* 0: never */
 };
 
 struct conn;
@@ -39,6 +40,7 @@ struct server {
         int listen_fd;                    /* not owned */
         struct evconnlistener *listener;
         struct event accept_retry;        /* re-arms accepting after EMFILE */
+        struct event exit_idle;           /* --exit-idle: no clients for that long */
         struct policy *policy;
         unsigned generation;
         struct conn_list conns;
