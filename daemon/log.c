@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int log_max_level = LOG_NOTICE;
@@ -93,6 +94,36 @@ void log_always(int level, const char *fmt, ...) {
         log_vmsg(level, fmt, ap);
         va_end(ap);
         errno = saved;
+}
+
+#define RATELIMIT_INTERVAL_MS 5000
+#define RATELIMIT_BURST 10
+
+void log_ratelimited(struct ratelimit *rl, int level, const char *fmt, ...) {
+        struct timespec ts;
+        char msg[1024];
+        va_list ap;
+
+        if (!log_enabled(level))
+                return;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        long long now = (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        if (now - rl->begin_ms >= RATELIMIT_INTERVAL_MS) {
+                rl->begin_ms = now;
+                rl->n = 0;
+        }
+        if (rl->n++ >= RATELIMIT_BURST) {
+                rl->suppressed++;
+                return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        if (rl->suppressed > 0) {
+                log_msg(level, "%s (%u similar messages suppressed)", msg, rl->suppressed);
+                rl->suppressed = 0;
+        } else
+                log_msg(level, "%s", msg);
 }
 
 int log_errno(int level, int r, const char *fmt, ...) {

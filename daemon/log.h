@@ -36,6 +36,17 @@ void log_always(int level, const char *fmt, ...) __attribute__((format(printf, 2
 /* Logs and returns r (a negative errno), for "return log_error_errno(r, ...)". */
 int log_errno(int level, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* At most a burst of messages per interval from one source, so that a
+ * client storming the broker cannot flood its log; what was held back is
+ * counted in the next message let through. */
+struct ratelimit {
+        long long begin_ms;
+        unsigned n;
+        unsigned suppressed;
+};
+
+void log_ratelimited(struct ratelimit *rl, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Appends s (len bytes) to buf as a quoted string safe for a log line:
  * quote, backslash and anything not printable ASCII are escaped, so a path
  * cannot forge a second line or a field.  Returns the number of bytes

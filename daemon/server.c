@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <event2/listener.h>
 #include <stdio.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "conn.h"
 #include "identity.h"
@@ -14,6 +16,8 @@
 
 /* How long accepting pauses when the process is out of descriptors. */
 #define ACCEPT_RETRY_MS 100
+
+static void server_pause_accept(struct server *s);
 
 /* Exiting with no client is safe under socket activation: systemd keeps
  * the listening socket, connections arriving meanwhile wait in its backlog,
@@ -40,21 +44,31 @@ static void server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
         struct conn *c;
         int r;
 
+        if (cfd >= s->fd_ceiling) {
+                /* Out of descriptors but for the reserve: as if accept had
+                 * failed with EMFILE. */
+                log_ratelimited(&s->refused_log, LOG_WARNING,
+                                "connection refused: descriptors nearly exhausted; pausing new connections");
+                server_pause_accept(s);
+                return;
+        }
         if (s->n_conns >= s->cfg.max_clients) {
-                log_msg(LOG_WARNING, "connection refused: %u clients, the limit (--max-clients)", s->n_conns);
+                log_ratelimited(&s->refused_log, LOG_WARNING,
+                                "connection refused: %u clients, the limit (--max-clients)", s->n_conns);
                 return;
         }
 
         r = identity_from_peer(cfd, policy_has_unit_rules(s->policy), policy_uses_user_name(s->policy), &id);
         if (r < 0) {
-                log_msg(LOG_WARNING, "connection refused: cannot read peer identity: %s", strerror(-r));
+                log_ratelimited(&s->refused_log, LOG_WARNING, "connection refused: cannot read peer identity: %s",
+                                strerror(-r));
                 return;
         }
 
         r = uidtab_acquire(&s->uids, id.uid, s->cfg.max_clients_per_uid);
         if (r < 0) {
-                log_msg(LOG_WARNING, "connection refused: uid %u %s (--max-clients-per-uid)", (unsigned) id.uid,
-                        r == -EUSERS ? "is at its limit" : strerror(-r));
+                log_ratelimited(&s->refused_log, LOG_WARNING, "connection refused: uid %u %s (--max-clients-per-uid)",
+                                (unsigned) id.uid, r == -EUSERS ? "is at its limit" : strerror(-r));
                 identity_done(&id);
                 return;
         }
@@ -65,7 +79,7 @@ static void server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
         if (r < 0) {
                 uidtab_release(&s->uids, uid);
                 identity_done(&id);
-                log_msg(LOG_WARNING, "connection refused: %s", strerror(-r));
+                log_ratelimited(&s->refused_log, LOG_WARNING, "connection refused: %s", strerror(-r));
                 return;
         }
         TAKE_FD(cfd);
@@ -73,20 +87,24 @@ static void server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
         log_msg(LOG_DEBUG, "connection from pid=%d uid=%u", (int) pid, (unsigned) uid);
 }
 
+/* The listening socket stays readable while connections wait: without a
+ * pause the loop would spin on it.  Resume on a timer, or earlier when a
+ * connection closes and gives a descriptor back. */
+static void server_pause_accept(struct server *s) {
+        evconnlistener_disable(s->listener);
+        event_add(&s->accept_retry, &(struct timeval) { 0, ACCEPT_RETRY_MS * 1000 });
+}
+
 static void server_on_accept_error(struct evconnlistener *l, void *arg) {
         struct server *s = arg;
         int e = EVUTIL_SOCKET_ERROR();
 
         if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-                /* The listening socket stays readable: without a pause the
-                 * loop would spin on it.  Resume on a timer, or earlier when a
-                 * connection closes and gives a descriptor back. */
-                log_msg(LOG_WARNING, "accept: %s; pausing new connections", strerror(e));
-                evconnlistener_disable(l);
-                event_add(&s->accept_retry, &(struct timeval) { 0, ACCEPT_RETRY_MS * 1000 });
+                log_ratelimited(&s->refused_log, LOG_WARNING, "accept: %s; pausing new connections", strerror(e));
+                server_pause_accept(s);
                 return;
         }
-        log_msg(LOG_WARNING, "accept: %s", strerror(e));
+        log_ratelimited(&s->refused_log, LOG_WARNING, "accept: %s", strerror(e));
 }
 
 static void server_on_accept_retry(evutil_socket_t fd, short what, void *arg) {
@@ -113,6 +131,12 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
         LIST_INIT(&s->conns);
         evtimer_assign(&s->accept_retry, base, server_on_accept_retry, s);
         evtimer_assign(&s->exit_idle, base, server_on_exit_idle, s);
+        struct rlimit rl;
+        s->fd_ceiling = INT_MAX;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < INT_MAX) {
+                int limit = (int) rl.rlim_cur;
+                s->fd_ceiling = limit - (limit / 4 < SERVER_FD_RESERVE ? limit / 4 : SERVER_FD_RESERVE);
+        }
         server_arm_exit_idle(s);
 
         struct timeval idle = { .tv_sec = cfg->idle_timeout_s };

@@ -12,6 +12,7 @@
 
 #include "policy.h"
 #include "pool.h"
+#include "log.h"
 #include "uidtab.h"
 #include "wire.h"
 
@@ -20,6 +21,9 @@
 #define SERVER_MAX_INFLIGHT_DEFAULT 64
 #define SERVER_IDLE_TIMEOUT_DEFAULT 60      /* seconds */
 #define SERVER_OPEN_TIMEOUT_DEFAULT 10000   /* milliseconds */
+/* Descriptors kept free of connections, for the files being opened for
+ * them and the daemon's own needs (journal, mount table, pidfds). */
+#define SERVER_FD_RESERVE 64
 
 struct server_config {
         unsigned max_clients;
@@ -41,6 +45,8 @@ struct server {
         struct evconnlistener *listener;
         struct event accept_retry;        /* re-arms accepting after EMFILE */
         struct event exit_idle;           /* --exit-idle: no clients for that long */
+        int fd_ceiling;                   /* connections never take descriptors above this */
+        struct ratelimit refused_log;
         struct policy *policy;
         unsigned generation;
         struct conn_list conns;
