@@ -45,7 +45,7 @@ struct conn {
         bool reading;
         bool writing;
         bool spoke;                /* a whole request has arrived */
-        bool closing;              /* close once the queue is flushed */
+        bool closing;              /* close once every reply is out */
         bool broken;               /* the socket failed; close at the next chance */
         bool closed;
 };
@@ -199,7 +199,7 @@ static void conn_flush(struct conn *c) {
 static void conn_settle(struct conn *c) {
         if (c->closed)
                 return;
-        if (c->broken || (c->closing && !c->q_head)) {
+        if (c->broken || (c->closing && !c->q_head && c->jobs == 0)) {
                 conn_free(c);
                 return;
         }
@@ -334,22 +334,23 @@ static void conn_handle(struct conn *c, const struct fdpass_msg *m) {
         conn_reply(c, op, id, request_status(&r), r.result > 0 ? r.result : -1);
 }
 
-static void conn_on_read(evutil_socket_t fd, short what, void *arg) {
-        struct conn *c = arg;
+/* Reads and answers up to budget records.  Returns false if the
+ * connection was closed. */
+static bool conn_read(struct conn *c, unsigned budget) {
         struct fdpass_msg m;
 
-        for (unsigned budget = READ_BUDGET; budget > 0; budget--) {
+        for (; budget > 0; budget--) {
                 if (c->closing || c->broken || c->inflight >= c->srv->cfg.max_inflight ||
                     c->jobs >= CONN_JOBS_MAX)
                         break;
-                int r = fdpass_recv(fd, c->srv->buf, FDBR_WIRE_REQUEST_MAX, false, &m);
+                int r = fdpass_recv(c->fd, c->srv->buf, FDBR_WIRE_REQUEST_MAX, false, &m);
                 if (r == -EAGAIN)
                         break;
                 if (r < 0 || m.len == 0) {
                         /* EOF, or a zero-length record, which SOCK_SEQPACKET
                          * cannot tell from EOF: the client is gone. */
                         conn_free(c);
-                        return;
+                        return false;
                 }
                 if (!c->spoke) {
                         c->spoke = true;
@@ -357,7 +358,36 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg) {
                 }
                 conn_handle(c, &m);
         }
-        if (c->closing && c->q_head && !event_pending(&c->ev_timer, EV_TIMEOUT, NULL))
+        /* Closing waits for replies, but not forever for a client that
+         * does not take them. */
+        if (c->closing && !event_pending(&c->ev_timer, EV_TIMEOUT, NULL))
+                evtimer_add(&c->ev_timer, c->srv->idle_timeout);
+        return true;
+}
+
+static void conn_on_read(evutil_socket_t fd, short what, void *arg) {
+        struct conn *c = arg;
+
+        if (conn_read(c, READ_BUDGET))
+                conn_settle(c);
+}
+
+void conn_shutdown_all(struct server *s) {
+        for (struct conn *c = LIST_FIRST(&s->conns), *next; c; c = next) {
+                next = LIST_NEXT(c, link);
+                conn_shutdown(c);
+        }
+}
+
+void conn_shutdown(struct conn *c) {
+        if (c->closed)
+                return;
+        /* What the client sent before the broker was told to stop is
+         * answered; what it sends after is not read. */
+        if (!conn_read(c, c->srv->cfg.max_inflight))
+                return;
+        c->closing = true;
+        if (!event_pending(&c->ev_timer, EV_TIMEOUT, NULL))
                 evtimer_add(&c->ev_timer, c->srv->idle_timeout);
         conn_settle(c);
 }
@@ -375,6 +405,6 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg) {
         struct conn *c = arg;
 
         log_msg(LOG_INFO, "pid=%d uid=%u: %s, closing", (int) c->id.pid, (unsigned) c->id.uid,
-                c->spoke ? "final reply not taken" : "no request within the idle timeout");
+                c->closing ? "replies not taken before close" : "no request within the idle timeout");
         conn_free(c);
 }

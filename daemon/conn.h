@@ -13,3 +13,8 @@ struct conn;
 /* Takes ownership of fd and of *id (left empty). */
 int conn_new(struct server *s, int fd, struct identity *id, struct conn **ret);
 void conn_free(struct conn *c);
+
+/* Answers what the client already sent, then closes once the replies are
+ * out (the server is stopping). */
+void conn_shutdown(struct conn *c);
+void conn_shutdown_all(struct server *s);

@@ -263,7 +263,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
                 return;
         }
         log_msg(LOG_NOTICE, "%s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        event_base_loopbreak(d->base);
+        notifier_send(&d->notifier, "STOPPING=1\n");
+        server_shutdown(&d->server);
 }
 
 /* A daemon started with 0, 1 or 2 closed would hand those numbers to the

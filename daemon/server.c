@@ -16,6 +16,8 @@
 
 /* How long accepting pauses when the process is out of descriptors. */
 #define ACCEPT_RETRY_MS 100
+/* How long stopping waits for replies to requests already received. */
+#define STOP_GRACE_S 3
 
 static void server_pause_accept(struct server *s);
 
@@ -112,7 +114,33 @@ static void server_on_accept_retry(evutil_socket_t fd, short what, void *arg) {
         evconnlistener_enable(s->listener);
 }
 
+static void server_on_stop_deadline(evutil_socket_t fd, short what, void *arg) {
+        struct server *s = arg;
+        log_msg(LOG_WARNING, "%u clients still not answered after %d s, stopping anyway", s->n_conns, STOP_GRACE_S);
+        event_base_loopbreak(s->base);
+}
+
+void server_shutdown(struct server *s) {
+        if (s->stopping) {
+                event_base_loopbreak(s->base);
+                return;
+        }
+        s->stopping = true;
+        evconnlistener_disable(s->listener);
+        event_del(&s->accept_retry);
+        event_del(&s->exit_idle);
+        evtimer_add(&s->stop_deadline, &(struct timeval) { .tv_sec = STOP_GRACE_S });
+        conn_shutdown_all(s);
+        if (s->n_conns == 0)
+                event_base_loopbreak(s->base);
+}
+
 void server_conn_gone(struct server *s) {
+        if (s->stopping) {
+                if (s->n_conns == 0)
+                        event_base_loopbreak(s->base);
+                return;
+        }
         server_arm_exit_idle(s);
         if (event_pending(&s->accept_retry, EV_TIMEOUT, NULL)) {
                 event_del(&s->accept_retry);
@@ -131,6 +159,7 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
         LIST_INIT(&s->conns);
         evtimer_assign(&s->accept_retry, base, server_on_accept_retry, s);
         evtimer_assign(&s->exit_idle, base, server_on_exit_idle, s);
+        evtimer_assign(&s->stop_deadline, base, server_on_stop_deadline, s);
         struct rlimit rl;
         s->fd_ceiling = INT_MAX;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < INT_MAX) {
@@ -164,6 +193,7 @@ void server_done(struct server *s) {
         pool_done(&s->pool);
         event_del(&s->accept_retry);
         event_del(&s->exit_idle);
+        event_del(&s->stop_deadline);
         if (s->listener)
                 evconnlistener_free(s->listener);
         s->listener = NULL;

@@ -46,6 +46,8 @@ struct server {
         struct event accept_retry;        /* re-arms accepting after EMFILE */
         struct event exit_idle;           /* --exit-idle: no clients for that long */
         int fd_ceiling;                   /* connections never take descriptors above this */
+        bool stopping;
+        struct event stop_deadline;
         struct ratelimit refused_log;
         struct policy *policy;
         unsigned generation;
@@ -74,6 +76,12 @@ void server_done(struct server *s);
 /* Swaps in a new policy (takes the reference); requests decided from now
  * on use it. */
 void server_set_policy(struct server *s, struct policy *policy);
+
+/* Stops cleanly: accepts nothing more (connections still in the backlog
+ * are left to the next instance when systemd holds the socket), answers
+ * what connected clients already sent, and ends the loop once they are
+ * answered or after a grace period.  A second call ends it at once. */
+void server_shutdown(struct server *s);
 
 /* A short summary for STATUS=. */
 void server_status(const struct server *s, char *buf, size_t size);
