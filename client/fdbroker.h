@@ -40,7 +40,7 @@ const char *fdbr_socket_path(void);
 
 /* Opens path through the broker.  flags: O_RDONLY, O_WRONLY or O_RDWR, plus
  * any of O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_DIRECTORY, O_NOFOLLOW,
- * O_CLOEXEC, O_NONBLOCK, O_NOCTTY.  mode is used with O_CREAT (the broker
+ * O_CLOEXEC, O_NONBLOCK, O_NOCTTY, O_LARGEFILE; anything else is EINVAL.  mode is used with O_CREAT (the broker
  * applies & 0777 & ~022).  Returns the descriptor, or -1 with errno: the
  * broker's answer (EACCES, ENOENT, ...), or the reason it could not be
  * reached. */
@@ -69,7 +69,12 @@ typedef void (*fdbr_callback_t)(fdbr_conn *conn, int result, void *userdata);
 /* Connects to socket_path (NULL: fdbr_socket_path()) and attaches the
  * connection to base.  The connect itself is synchronous: a local socket
  * answers at once.  Returns 0 and *ret_conn, or -errno (-ENOENT,
- * -ECONNREFUSED, -EACCES, ... : the broker cannot be reached). */
+ * -ECONNREFUSED, -EACCES, ... : the broker cannot be reached; -EINVAL,
+ * -ENAMETOOLONG: not a usable socket path).
+ *
+ * The broker closes a connection that sends no request within its idle
+ * timeout (60 s by default): connect when requests are about to follow.
+ * Once a request was sent, an idle connection stays open. */
 int fdbr_conn_new(struct event_base *base, const char *socket_path, fdbr_conn **ret_conn);
 
 /* Closes the connection.  Callbacks of requests still pending run once with
@@ -85,8 +90,10 @@ unsigned fdbr_conn_pending(const fdbr_conn *conn);
 
 /* Submits requests.  flags and mode as for fdbr_open().  They return 0 when
  * the request is queued (the callback will run), or -errno when it was
- * refused at once (-EINVAL for a bad path or flags, -ENOMEM, -ENOTCONN after
- * the connection was lost); the callback then never runs. */
+ * refused at once, and the callback then never runs: -EINVAL for a bad
+ * path or flags, -ENAMETOOLONG for a path over 4095 bytes, -ENOTCONN after
+ * the connection was lost, -EBUSY with 65536 requests unanswered, -ENOBUFS
+ * with 16 MiB of requests not yet taken by the socket, -ENOMEM. */
 int fdbr_conn_open(fdbr_conn *conn, const char *path, int flags, mode_t mode,
                    fdbr_callback_t callback, void *userdata);
 int fdbr_conn_check(fdbr_conn *conn, const char *path, int flags,

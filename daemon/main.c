@@ -28,7 +28,7 @@
 #include "server.h"
 
 #define DEFAULT_SOCKET "/run/fdbroker/fdbroker.sock"
-#define DEFAULT_POLICY "/etc/fdbroker/policy.conf"
+#define DEFAULT_POLICY FDBR_DEFAULT_POLICY
 
 struct options {
         const char *socket;

@@ -4,7 +4,7 @@
 set -eu
 
 pkgs="build-essential cmake pkg-config libevent-dev libsystemd-dev check
-      systemd util-linux procps"
+      systemd util-linux procps scdoc mandoc man-db bubblewrap"
 
 missing=
 for p in $pkgs; do
