@@ -230,11 +230,11 @@ void policy_index_free(struct pnode *root) {
 
 /* Finds or makes the child of parent for one (valid) pattern component. */
 static int pnode_child(struct pnode *parent, const char *c, size_t n, struct pnode **ret) {
-        const char *bad;
+        const char *bad, *why;
         unsigned flags;
         int k;
 
-        k = policy_syntax_component(c, n, &flags, &bad);
+        k = policy_syntax_component(c, n, &flags, &bad, &why);
         if (k < 0)
                 return k;
 
@@ -242,14 +242,17 @@ static int pnode_child(struct pnode *parent, const char *c, size_t n, struct pno
         if (!key)
                 return -ENOMEM;
         size_t len = n;
-        unsigned kind = flags & (COMP_GLOB | COMP_TEMPLATE) ? NODE_WILD : NODE_LITERAL;
+        unsigned kind = flags & COMP_TEMPLATE ? NODE_TEMPLATE : flags & COMP_GLOB ? NODE_WILD : NODE_LITERAL;
         if (!(flags & COMP_TEMPLATE)) {
                 /* Nothing to expand per lookup: turn "%%" into the '%' it
-                 * stands for now ('%' means nothing to fnmatch either). */
+                 * stands for now ('%' means nothing to fnmatch either).  An
+                 * escaped character is copied with its backslash, untouched. */
                 size_t o = 0;
                 for (size_t i = 0; i < n; i++) {
                         key[o++] = key[i];
-                        if (key[i] == '%')
+                        if (key[i] == '\\' && i + 1 < n)
+                                key[o++] = key[++i];
+                        else if (key[i] == '%')
                                 i++;
                 }
                 key[o] = 0;
@@ -266,7 +269,7 @@ static int pnode_child(struct pnode *parent, const char *c, size_t n, struct pno
         k = GROW(parent->children, parent->cap_children, parent->n_children);
         if (k < 0)
                 return k;
-        if (kind == NODE_WILD) {
+        if (kind != NODE_LITERAL) {
                 k = GROW(parent->wild, parent->cap_wild, parent->n_wild);
                 if (k < 0)
                         return k;
@@ -281,7 +284,7 @@ static int pnode_child(struct pnode *parent, const char *c, size_t n, struct pno
         child->flags = (uint8_t) flags;
 
         parent->children[parent->n_children++] = child;
-        if (kind == NODE_WILD)
+        if (kind != NODE_LITERAL)
                 parent->wild[parent->n_wild++] = child;
         k = policy_hindex_added(&parent->child_index, parent->n_children, child_hash_at,
                                 parent->children);

@@ -83,6 +83,9 @@ struct rule_set {
 enum {
         NODE_LITERAL,
         NODE_WILD,
+        /* Apart from NODE_WILD so that "%%u*" (a literal '%') and "%u*" (the
+         * user's name) never share a node, though their keys are equal. */
+        NODE_TEMPLATE,
 };
 
 enum {
@@ -185,9 +188,11 @@ int policy_syntax_subject(const char *tok, struct policy_names *names, struct su
                           char *msg, size_t size);
 int policy_syntax_pattern(const char *tok, unsigned *ret_flags, char *msg, size_t size);
 int policy_syntax_perms(const char *tok, unsigned *ret_perms, char *msg, size_t size);
-/* Classifies one pattern component; returns 0 or -EINVAL for an unknown
- * template, with *ret_bad pointing at its '%'. */
-int policy_syntax_component(const char *c, size_t n, unsigned *ret_flags, const char **ret_bad);
+/* Classifies one pattern component; returns 0 or -EINVAL with *ret_bad
+ * pointing at the offending character and *ret_why saying what is wrong
+ * (NULL: an unknown template, at its '%'). */
+int policy_syntax_component(const char *c, size_t n, unsigned *ret_flags, const char **ret_bad,
+                            const char **ret_why);
 /* Writes at most max bytes of s into buf for a message, non-printable
  * bytes escaped, "..." when cut, in single quotes if quote. */
 const char *policy_escape(char *buf, size_t size, const char *s, size_t max, bool quote);

@@ -156,6 +156,14 @@ __attribute__((noinline)) static bool template_match(const struct pnode *n,
                 char num[16];
                 const char *value = NULL;
 
+                if (n->key[i] == '\\' && i + 1 < n->key_len) {
+                        /* An escape is fnmatch's business: pass it on whole. */
+                        if (o + 2 >= EXPAND_MAX)
+                                return false;
+                        buf[o++] = n->key[i++];
+                        buf[o++] = n->key[i];
+                        continue;
+                }
                 if (n->key[i] != '%') {
                         if (o + 1 >= EXPAND_MAX)
                                 return false;

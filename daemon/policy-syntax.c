@@ -149,11 +149,51 @@ int policy_syntax_subject(const char *tok, struct policy_names *names, struct su
         return 0;
 }
 
-int policy_syntax_component(const char *c, size_t n, unsigned *ret_flags, const char **ret_bad) {
+/* The end of a bracket expression starting at c[i] == '[', as fnmatch
+ * reads it, or 0 if it is not closed (then '[' is an ordinary character). */
+static size_t bracket_end(const char *c, size_t n, size_t i) {
+        size_t j = i + 1;
+        if (j < n && (c[j] == '!' || c[j] == '^'))
+                j++;
+        if (j < n && c[j] == ']')
+                j++; /* a ']' first is a member */
+        for (; j < n; j++) {
+                if (c[j] == '\\' && j + 1 < n)
+                        j++;
+                else if (c[j] == ']')
+                        return j;
+        }
+        return 0;
+}
+
+int policy_syntax_component(const char *c, size_t n, unsigned *ret_flags, const char **ret_bad,
+                            const char **ret_why) {
         unsigned flags = 0;
 
         for (size_t i = 0; i < n; i++) {
-                if (c[i] == '%') {
+                if (c[i] == '\\') {
+                        /* "\%u" is the three characters "%u", never a template. */
+                        if (i + 1 == n) {
+                                *ret_bad = c + i;
+                                *ret_why = "a trailing backslash escapes nothing";
+                                return -EINVAL;
+                        }
+                        flags |= COMP_GLOB;
+                        i++;
+                } else if (c[i] == '[') {
+                        size_t end = bracket_end(c, n, i);
+                        flags |= COMP_GLOB;
+                        if (end == 0)
+                                continue;
+                        /* A name expanded inside a set would become a set of
+                         * characters: never what the rule means. */
+                        if (memchr(c + i, '%', end - i)) {
+                                *ret_bad = c + i;
+                                *ret_why = "'%' inside a bracket expression";
+                                return -EINVAL;
+                        }
+                        i = end;
+                } else if (c[i] == '%') {
                         char t = i + 1 < n ? c[i + 1] : 0;
 
                         if (t == 'U' || t == 'G')
@@ -162,10 +202,11 @@ int policy_syntax_component(const char *c, size_t n, unsigned *ret_flags, const 
                                 flags |= COMP_TEMPLATE | COMP_USER_NAME;
                         else if (t != '%') {
                                 *ret_bad = c + i;
+                                *ret_why = NULL;
                                 return -EINVAL;
                         }
                         i++;
-                } else if (strchr("*?[\\", c[i]))
+                } else if (c[i] == '*' || c[i] == '?')
                         flags |= COMP_GLOB;
         }
         *ret_flags = flags;
@@ -184,7 +225,7 @@ int policy_syntax_pattern(const char *tok, unsigned *ret_flags, char *msg, size_
 
         if (tok[1] != 0)
                 for (const char *c = tok + 1;;) {
-                        const char *end = strchrnul(c, '/'), *bad;
+                        const char *end = strchrnul(c, '/'), *bad, *why;
                         size_t n = (size_t) (end - c);
                         unsigned cf;
 
@@ -197,13 +238,16 @@ int policy_syntax_pattern(const char *tok, unsigned *ret_flags, char *msg, size_
                                 snprintf(msg, size, "'**' is only allowed as the last component");
                                 return -EINVAL;
                         }
-                        if (policy_syntax_component(c, n, &cf, &bad) < 0) {
+                        if (policy_syntax_component(c, n, &cf, &bad, &why) < 0) {
                                 char t[3] = { '%', bad + 1 < end ? bad[1] : 0, 0 };
                                 char qt[16];
 
-                                snprintf(msg, size, "unknown template %s in %s",
-                                         policy_syntax_quote(qt, sizeof qt, t),
-                                         policy_syntax_quote(q, sizeof q, tok));
+                                if (why)
+                                        snprintf(msg, size, "%s in %s", why, policy_syntax_quote(q, sizeof q, tok));
+                                else
+                                        snprintf(msg, size, "unknown template %s in %s",
+                                                 policy_syntax_quote(qt, sizeof qt, t),
+                                                 policy_syntax_quote(q, sizeof q, tok));
                                 return -EINVAL;
                         }
                         flags |= cf;

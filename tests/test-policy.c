@@ -442,6 +442,48 @@ START_TEST(pattern_templates) {
 }
 END_TEST
 
+/* A literal '%' ("%%", "\\%") and a template never mean the same, however
+ * alike the components look, in whichever order the rules come. */
+START_TEST(pattern_percent_vs_template) {
+        static const char *const orders[] = {
+                "any /srv/%u* read\nany /srv/%%u* write\nany /e/\\%u read\n",
+                "any /e/\\%u read\nany /srv/%%u* write\nany /srv/%u* read\n",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(orders); i++) {
+                struct policy *p = load(orders[i]);
+                struct policy_subject s = subject(1000, 50);
+                s.user_name = "alice";
+                ck_assert_uint_eq(granted(p, &s, "/srv/alice-1"), POLICY_READ);
+                ck_assert_uint_eq(granted(p, &s, "/srv/%u-1"), POLICY_WRITE);
+                /* an escaped '%' starts no template */
+                ck_assert(reads(p, &s, "/e/%u"));
+                ck_assert(!reads(p, &s, "/e/alice"));
+                s.user_name = "*";
+                ck_assert(!reads(p, &s, "/e/xyz"));
+                policy_unref(p);
+        }
+}
+END_TEST
+
+START_TEST(pattern_escapes_and_sets) {
+        struct policy *p = load("any /a/\\* read\n"
+                                "any /c/[]a]%U create\n");
+        struct policy_subject s = subject(7, 7);
+        ck_assert(reads(p, &s, "/a/*"));
+        ck_assert(!reads(p, &s, "/a/x"));
+        ck_assert_uint_eq(granted(p, &s, "/c/]7"), POLICY_CREATE);
+        ck_assert_uint_eq(granted(p, &s, "/c/a7"), POLICY_CREATE);
+        ck_assert_uint_eq(granted(p, &s, "/c/b7"), 0);
+        policy_unref(p);
+
+        /* a name inside a set would be a set of characters; a trailing
+         * backslash would never match anything: both refused */
+        LOAD_FAILS("any /b/[%u] read\n", "test.conf:1: '%' inside a bracket expression in '/b/[%u]'");
+        LOAD_FAILS("any /b/x[!%%]y read\n", "test.conf:1: '%' inside a bracket expression in '/b/x[!%%]y'");
+        LOAD_FAILS("any /x/a\\ read\n", "test.conf:1: a trailing backslash escapes nothing in '/x/a\\'");
+}
+END_TEST
+
 /* As deep as a line allows: the walk recurses once per component. */
 START_TEST(pattern_deep) {
         char pat[POLICY_LINE_MAX];
@@ -1131,6 +1173,8 @@ static Suite *policy_suite(void) {
         tcase_add_test(tc, pattern_wildcards_stay_in_component);
         tcase_add_test(tc, pattern_double_star);
         tcase_add_test(tc, pattern_path_not_canonical);
+        tcase_add_test(tc, pattern_percent_vs_template);
+        tcase_add_test(tc, pattern_escapes_and_sets);
         tcase_add_test(tc, pattern_templates);
         tcase_add_test(tc, pattern_deep);
         suite_add_tcase(s, tc);
