@@ -13,11 +13,10 @@
 #include "request.h"
 #include "server.h"
 
-/* Records handled per wakeup before yielding to other connections. */
-#define READ_BUDGET 32
 /* Requests of one connection in the worker pool, timed-out ones included
- * (they still hold a worker).  Past it the connection is not read: one
- * client naming files on a hung filesystem cannot take every worker. */
+ * (they still hold a worker).  Past it the connection is not read (a batch
+ * read before may overshoot it by SERVER_BATCH): one client naming files
+ * on a hung filesystem cannot take every worker. */
 #define CONN_JOBS_MAX 8
 
 /* A reply the client's socket had no room for yet; owns its descriptor. */
@@ -46,6 +45,7 @@ struct conn {
         bool writing;
         bool spoke;                /* a whole request has arrived */
         bool closing;              /* close once every reply is out */
+        bool batching;             /* replies go to the server's outbox first */
         bool broken;               /* the socket failed; close at the next chance */
         bool closed;
 };
@@ -137,6 +137,23 @@ void conn_free(struct conn *c) {
         conn_unref(c);
 }
 
+/* Keeps a reply (and its descriptor) until the socket has room.  False if
+ * it cannot, and then the connection is broken: dropping a reply silently
+ * would leave the client waiting forever. */
+static bool conn_enqueue(struct conn *c, const uint8_t *rec, int fd) {
+        struct qreply *q = malloc(sizeof *q);
+        if (!q) {
+                safe_close(fd);
+                c->broken = true;
+                return false;
+        }
+        *q = (struct qreply) { .fd = fd };
+        memcpy(q->rec, rec, sizeof q->rec);
+        *c->q_tail = q;
+        c->q_tail = &q->next;
+        return true;
+}
+
 /* Hands a reply to the kernel, or queues it behind earlier ones.  Takes
  * ownership of fd.  Never blocks: a client that does not read is bounded
  * by max_inflight, counted until the reply has left. */
@@ -150,6 +167,14 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int
                 return;
         }
         wire_reply_encode(rec, &r);
+        if (c->batching && !c->q_head) {
+                struct server *s = c->srv;
+                memcpy(s->outrecs[s->n_out], rec, sizeof rec);
+                s->outbox[s->n_out] = (struct fdpass_out) { .buf = s->outrecs[s->n_out], .len = sizeof rec, .fd = fd };
+                s->n_out++;
+                c->inflight++; /* still ours until the kernel took it */
+                return;
+        }
         if (!c->q_head) {
                 int k = fdpass_send(c->fd, rec, sizeof rec, fd);
                 if (k != -EAGAIN) {
@@ -163,19 +188,37 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int
                 }
         }
 
-        struct qreply *q = malloc(sizeof *q);
-        if (!q) {
-                /* Cannot keep the reply: dropping it silently would leave the
-                 * client waiting forever, so the connection goes. */
-                safe_close(fd);
-                c->broken = true;
+        if (conn_enqueue(c, rec, fd))
+                c->inflight++; /* still ours until the kernel took it */
+}
+
+/* Sends the batch's replies in one call; what the socket cannot take yet
+ * is queued in order. */
+static void conn_send_batch(struct conn *c) {
+        struct server *s = c->srv;
+        unsigned sent = 0;
+
+        c->batching = false;
+        if (s->n_out == 0)
                 return;
+        if (!c->broken && !c->closed) {
+                int k = fdpass_send_many(c->fd, s->outbox, s->n_out);
+                if (k >= 0)
+                        sent = (unsigned) k;
+                else if (k != -EAGAIN) {
+                        log_msg(LOG_DEBUG, "pid=%d: send: %s", (int) c->id.pid, strerror(-k));
+                        c->broken = true;
+                }
         }
-        *q = (struct qreply) { .fd = fd };
-        memcpy(q->rec, rec, sizeof rec);
-        *c->q_tail = q;
-        c->q_tail = &q->next;
-        c->inflight++; /* still ours until the kernel took it */
+        for (unsigned i = 0; i < s->n_out; i++) {
+                int fd = s->outbox[i].fd;
+                if (i < sent || c->broken || c->closed) {
+                        safe_close(fd);
+                        c->inflight--;
+                } else if (!conn_enqueue(c, s->outrecs[i], fd))
+                        c->inflight--;
+        }
+        s->n_out = 0;
 }
 
 static void conn_flush(struct conn *c) {
@@ -280,7 +323,7 @@ static void conn_defer(struct conn *c, const struct request *stack) {
 /* ---- receiving --------------------------------------------------------- */
 
 /* Answers one received record. */
-static void conn_handle(struct conn *c, const struct fdpass_msg *m) {
+static void conn_handle(struct conn *c, char *buf, const struct fdpass_msg *m) {
         struct server *s = c->srv;
         struct wire_request req;
         struct request r;
@@ -290,8 +333,8 @@ static void conn_handle(struct conn *c, const struct fdpass_msg *m) {
 
         c->inflight++;
         s->n_requests++;
-        wire_request_echo(s->buf, m->len, &op, &id);
-        k = wire_request_decode(s->buf, m->len, &req);
+        wire_request_echo(buf, m->len, &op, &id);
+        k = wire_request_decode(buf, m->len, &req);
 
         /* Framing comes first: a record that is not ours cannot be trusted
          * for anything, and the connection ends after the answer. */
@@ -319,7 +362,7 @@ static void conn_handle(struct conn *c, const struct fdpass_msg *m) {
         }
 
         /* The buffer has one spare byte past the largest record. */
-        s->buf[FDBR_WIRE_HEADER_SIZE + req.path_len] = 0;
+        buf[FDBR_WIRE_HEADER_SIZE + req.path_len] = 0;
 
         if (request_decide(&r, &req, &c->id, s->policy, s->generation)) {
                 request_fs(&r, true);
@@ -334,29 +377,57 @@ static void conn_handle(struct conn *c, const struct fdpass_msg *m) {
         conn_reply(c, op, id, request_status(&r), r.result > 0 ? r.result : -1);
 }
 
-/* Reads and answers up to budget records.  Returns false if the
- * connection was closed. */
+/* Reads and answers up to budget records, a batch at a time, replies sent
+ * together after each batch.  Returns false if the connection was closed. */
 static bool conn_read(struct conn *c, unsigned budget) {
-        struct fdpass_msg m;
+        struct server *s = c->srv;
+        struct fdpass_msg m[SERVER_BATCH];
+        void *bufs[SERVER_BATCH];
 
-        for (; budget > 0; budget--) {
-                if (c->closing || c->broken || c->inflight >= c->srv->cfg.max_inflight ||
-                    c->jobs >= CONN_JOBS_MAX)
+        for (unsigned i = 0; i < SERVER_BATCH; i++)
+                bufs[i] = s->bufs[i];
+
+        while (budget > 0) {
+                if (c->closing || c->broken || c->inflight >= s->cfg.max_inflight || c->jobs >= CONN_JOBS_MAX)
                         break;
-                int r = fdpass_recv(c->fd, c->srv->buf, FDBR_WIRE_REQUEST_MAX, false, &m);
-                if (r == -EAGAIN)
+                unsigned want = budget < SERVER_BATCH ? budget : SERVER_BATCH;
+                if (want > s->cfg.max_inflight - c->inflight)
+                        want = s->cfg.max_inflight - c->inflight;
+                int n = fdpass_recv_many(c->fd, bufs, FDBR_WIRE_REQUEST_MAX, want, false, m);
+                if (n == -EAGAIN)
                         break;
-                if (r < 0 || m.len == 0) {
-                        /* EOF, or a zero-length record, which SOCK_SEQPACKET
-                         * cannot tell from EOF: the client is gone. */
+                if (n < 0) {
                         conn_free(c);
                         return false;
                 }
-                if (!c->spoke) {
-                        c->spoke = true;
-                        event_del(&c->ev_timer);
+                budget -= (unsigned) n;
+
+                bool eof = false;
+                c->batching = true;
+                for (int i = 0; i < n; i++) {
+                        if (m[i].len == 0) {
+                                /* EOF, or a zero-length record, which
+                                 * SOCK_SEQPACKET cannot tell from EOF: the
+                                 * client is gone. */
+                                eof = true;
+                                break;
+                        }
+                        if (!c->spoke) {
+                                c->spoke = true;
+                                event_del(&c->ev_timer);
+                        }
+                        /* Once closing (EPROTO), the rest of the batch is
+                         * not answered: the connection ends. */
+                        if (!c->closing)
+                                conn_handle(c, bufs[i], &m[i]);
                 }
-                conn_handle(c, &m);
+                conn_send_batch(c);
+                if (eof) {
+                        conn_free(c);
+                        return false;
+                }
+                if ((unsigned) n < want)
+                        break; /* the socket is empty */
         }
         /* Closing waits for replies, but not forever for a client that
          * does not take them. */
@@ -368,7 +439,7 @@ static bool conn_read(struct conn *c, unsigned budget) {
 static void conn_on_read(evutil_socket_t fd, short what, void *arg) {
         struct conn *c = arg;
 
-        if (conn_read(c, READ_BUDGET))
+        if (conn_read(c, SERVER_BATCH))
                 conn_settle(c);
 }
 

@@ -32,6 +32,10 @@ struct finfo {
         uint64_t mnt_id;
 };
 
+/* /proc/self/fd, opened once: reopening and naming descriptors then costs
+ * a lookup of one component instead of four. */
+static int proc_fds = -1;
+
 static int sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
         struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
         int fd = (int) syscall(SYS_openat2, dirfd, path, &how, sizeof how);
@@ -44,7 +48,17 @@ int fsop_probe(void) {
         if (fd < 0)
                 return fd;
         safe_close(fd);
+
+        if (proc_fds < 0) {
+                proc_fds = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (proc_fds < 0)
+                        return -errno;
+        }
         return 0;
+}
+
+void fsop_done(void) {
+        proc_fds = safe_close(proc_fds);
 }
 
 static bool following(const struct fsop *op) {
@@ -128,9 +142,9 @@ static int type_need(struct fsop *op, mode_t m, unsigned *ret) {
 
 /* Where fd really is, as the kernel names the dentry it was opened by. */
 static int real_path(int fd, char *buf, size_t size) {
-        char proc[64];
-        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-        ssize_t n = readlink(proc, buf, size);
+        char name[16];
+        snprintf(name, sizeof name, "%d", fd);
+        ssize_t n = readlinkat(proc_fds, name, buf, size);
         if (n < 0)
                 return -errno;
         if ((size_t) n >= size)
@@ -202,17 +216,17 @@ static int open_flags(const struct fsop *op) {
 /* Re-opens an O_PATH descriptor with the real flags.  Going through the
  * descriptor's own magic link reaches exactly the checked inode. */
 static int reopen(int pfd, int flags) {
-        char proc[64];
-        snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
-        int fd = open(proc, flags & ~O_NOFOLLOW);
+        char name[16];
+        snprintf(name, sizeof name, "%d", pfd);
+        int fd = openat(proc_fds, name, flags & ~O_NOFOLLOW);
         return fd < 0 ? -errno : fd;
 }
 
 /* Finishes an opened descriptor: truncation only now that every check
- * passed, and blocking mode for the client. */
+ * passed, and blocking mode for the client.  F_SETFL replaces exactly the
+ * status flags we opened with that it can change: of those only O_APPEND
+ * is to stay. */
 static int finish(struct fsop *op, int fd) {
-        int fl;
-
         if ((op->flags & FDBR_F_TRUNC)) {
                 struct stat st;
                 if (fstat(fd, &st) < 0)
@@ -220,8 +234,7 @@ static int finish(struct fsop *op, int fd) {
                 if (S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0)
                         return -errno;
         }
-        fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        if (fcntl(fd, F_SETFL, op->flags & FDBR_F_APPEND ? O_APPEND : 0) < 0)
                 return -errno;
         return 0;
 }
@@ -255,19 +268,40 @@ static int open_via_path(struct fsop *op) {
         return reopen(fd, open_flags(op));
 }
 
-/* Opens an existing file.  Off the loop and without follow the open is
- * direct: the path is exactly what the policy allowed and nothing on it is
- * a symlink. */
-static int open_existing(struct fsop *op) {
-        if (op->cached || op->check_only || following(op))
-                return open_via_path(op);
+/* The loop's direct open: from the local mount holding the path, with
+ * RESOLVE_NO_XDEV so that the file is known to be on that mount (whose
+ * opens never leave the kernel) before anything is opened.  Returns false,
+ * having done nothing, where the mount does not allow it; else true with
+ * the descriptor or -errno in *ret. */
+static bool open_on_mount(struct fsop *op, int *ret) {
+        const char *rel;
+        int mfd = mounts_fast_dir(op->path, op->path_len, &rel);
+        if (mfd < 0)
+                return false;
+        int fd = sys_openat2(mfd, rel, open_flags(op), 0, resolve_flags(op) | RESOLVE_NO_XDEV);
+        /* A mount the table does not know yet: anything may be there. */
+        *ret = fd == -EXDEV ? defer(op) : fd;
+        return true;
+}
 
-        _cleanup_close_ int fd = sys_openat2(AT_FDCWD, op->path, open_flags(op), 0, resolve_flags(op));
+/* Opens an existing file.  Without follow the open is direct: the path is
+ * exactly what the policy allowed and nothing on it is a symlink.  On the
+ * loop that is possible only from a local mount; otherwise, and under
+ * follow or for CHECK, the file is reached with O_PATH first. */
+static int open_existing(struct fsop *op) {
+        _cleanup_close_ int fd = -1;
         struct finfo fi;
         int r;
 
+        if (op->check_only || following(op))
+                return open_via_path(op);
+        if (op->cached) {
+                if (!open_on_mount(op, &fd))
+                        return open_via_path(op);
+        } else
+                fd = sys_openat2(AT_FDCWD, op->path, open_flags(op), 0, resolve_flags(op));
         if (fd < 0)
-                return map_resolve_error(op, fd);
+                return op->deferred ? fd : map_resolve_error(op, fd);
         r = inspect(op, fd, &fi);
         if (r < 0)
                 return r;

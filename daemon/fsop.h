@@ -45,3 +45,4 @@ int fsop_run(struct fsop *op);
 /* Refuses to run on a kernel without openat2 (or with it filtered):
  * returns 0 or -errno, and never falls back to a weaker resolution. */
 int fsop_probe(void);
+void fsop_done(void);

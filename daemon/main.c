@@ -408,6 +408,7 @@ out:
                 server_done(&d.server);
         policy_unref(policy);
         listen_close(&ls);
+        fsop_done();
         if (d.base)
                 event_base_free(d.base);
         return ret;

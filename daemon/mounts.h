@@ -1,21 +1,43 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Which mounts are local filesystems that never call out to user space or
- * the network when a file is opened: only there may the event loop open a
- * file itself.  Everything else (FUSE, NFS, CIFS, overlay over who knows
- * what, unknown) goes to the worker pool. */
+/* The mount table, as far as opening files on the event loop needs it.
+ *
+ * Only a local filesystem (one whose open never leaves the kernel: ext4,
+ * xfs, tmpfs, ...) may be opened on the loop; FUSE, NFS, CIFS, overlay and
+ * anything unknown go to the worker pool.  Two ways to know:
+ *
+ *  - after the fact, for a file reached with O_PATH, by its mount id and
+ *    device (mounts_is_local);
+ *  - before, for a path: the mount point that is its longest prefix, if
+ *    local, with a descriptor of it to resolve the rest from with
+ *    RESOLVE_NO_XDEV, which guarantees the file is on that very mount
+ *    (mounts_fast_dir).
+ *
+ * The table follows changes of /proc/self/mountinfo, watched from the
+ * event loop. */
 
+#include <event2/event.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Reads the table and starts watching it (base may be NULL: no watch). */
+int mounts_init(struct event_base *base);
+void mounts_done(void);
+
 /* True when the mount with this id (statx STATX_MNT_ID) and device is
- * known to be local.  An unknown mount re-reads the mount table, at most
- * every so often; until then it counts as not local. */
+ * known to be local.  An unknown mount re-reads the table, at most every
+ * so often; until then it counts as not local. */
 bool mounts_is_local(uint64_t mnt_id, dev_t dev);
+
+/* For an absolute canonical path: the descriptor (O_PATH) of the local
+ * mount holding it, and in *ret_rel the rest of the path relative to it
+ * ("." for the mount point itself).  -1 when the mount is not local, holds
+ * device nodes (devtmpfs: a device's open runs its driver), or is not
+ * known. */
+int mounts_fast_dir(const char *path, size_t len, const char **ret_rel);
 
 /* True if fstype names a filesystem whose open never leaves the kernel. */
 bool mounts_fstype_is_local(const char *fstype);
-
-void mounts_done(void);

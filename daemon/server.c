@@ -177,6 +177,9 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
         int r = pool_init(&s->pool, base, cfg->max_workers);
         if (r < 0)
                 return r;
+        r = mounts_init(base);
+        if (r < 0)
+                return r;
 
         /* backlog -1: the socket is already listening (ours or systemd's). */
         s->listener = evconnlistener_new(base, server_on_accept, s, LEV_OPT_CLOSE_ON_EXEC, -1, listen_fd);

@@ -12,6 +12,7 @@
 
 #include "policy.h"
 #include "pool.h"
+#include "fdpass.h"
 #include "log.h"
 #include "uidtab.h"
 #include "wire.h"
@@ -24,6 +25,9 @@
 /* Descriptors kept free of connections, for the files being opened for
  * them and the daemon's own needs (journal, mount table, pidfds). */
 #define SERVER_FD_RESERVE 64
+/* Records read, and replies sent, per system call and per turn of one
+ * connection before the loop moves on to others. */
+#define SERVER_BATCH 32
 
 struct server_config {
         unsigned max_clients;
@@ -62,10 +66,15 @@ struct server {
         uint64_t n_requests;
         uint64_t n_denied;
         uint64_t n_deferred;              /* requests that went to a worker */
-        /* One receive buffer for every connection: the loop handles one
-         * record at a time, and an idle connection then costs no buffer.
-         * One byte more than a record so the path can be terminated. */
-        char buf[FDBR_WIRE_REQUEST_MAX + 1];
+        /* Receive buffers shared by every connection: the loop reads one
+         * connection at a time, and an idle connection then costs no
+         * buffer.  One byte more than a record so the path can be
+         * terminated. */
+        char bufs[SERVER_BATCH][FDBR_WIRE_REQUEST_MAX + 1];
+        /* Replies of the batch being handled, sent together. */
+        struct fdpass_out outbox[SERVER_BATCH];
+        uint8_t outrecs[SERVER_BATCH][FDBR_WIRE_REPLY_SIZE];
+        unsigned n_out;
 };
 
 /* Starts accepting on listen_fd.  Takes the policy reference. */

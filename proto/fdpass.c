@@ -69,6 +69,37 @@ static void close_cmsg_fds(struct cmsghdr *cmsg) {
         }
 }
 
+/* Judges what one recvmsg returned: the flags and every control message.
+ * Closes every descriptor that is not the one expected. */
+static struct fdpass_msg check_received(struct msghdr *mh, size_t len, bool want_fd) {
+        struct fdpass_msg m = { .len = len, .fd = -1 };
+
+        if (mh->msg_flags & MSG_TRUNC)
+                m.flags |= FDPASS_TRUNCATED;
+        if (mh->msg_flags & MSG_CTRUNC)
+                m.flags |= FDPASS_BAD_CONTROL;
+
+        if (mh->msg_controllen > 0) {
+                for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(mh); cmsg; cmsg = CMSG_NXTHDR(mh, cmsg)) {
+                        bool ok = want_fd && m.fd < 0 && !(m.flags & FDPASS_BAD_CONTROL) &&
+                                  cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
+                                  cmsg->cmsg_len == CMSG_LEN(sizeof(int));
+                        if (ok) {
+                                memcpy(&m.fd, CMSG_DATA(cmsg), sizeof(int));
+                                continue;
+                        }
+                        close_cmsg_fds(cmsg);
+                        m.flags |= FDPASS_BAD_CONTROL;
+                }
+        }
+
+        /* Once anything was wrong, the one good-looking descriptor is not
+         * trusted either. */
+        if ((m.flags & FDPASS_BAD_CONTROL) && m.fd >= 0)
+                m.fd = safe_close(m.fd);
+        return m;
+}
+
 int fdpass_recv(int sock, void *buf, size_t size, bool want_fd, struct fdpass_msg *ret) {
         union control_buf control;
         struct iovec iov = { .iov_base = buf, .iov_len = size };
@@ -86,31 +117,73 @@ int fdpass_recv(int sock, void *buf, size_t size, bool want_fd, struct fdpass_ms
         if (n < 0)
                 return -errno;
 
-        struct fdpass_msg m = { .len = (size_t) n, .fd = -1 };
-        if (mh.msg_flags & MSG_TRUNC)
-                m.flags |= FDPASS_TRUNCATED;
-        if (mh.msg_flags & MSG_CTRUNC)
-                m.flags |= FDPASS_BAD_CONTROL;
+        *ret = check_received(&mh, (size_t) n, want_fd);
+        return 0;
+}
 
-        if (mh.msg_controllen > 0) {
-                for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh); cmsg; cmsg = CMSG_NXTHDR(&mh, cmsg)) {
-                        bool ok = want_fd && m.fd < 0 && !(m.flags & FDPASS_BAD_CONTROL) &&
-                                  cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
-                                  cmsg->cmsg_len == CMSG_LEN(sizeof(int));
-                        if (ok) {
-                                memcpy(&m.fd, CMSG_DATA(cmsg), sizeof(int));
-                                continue;
-                        }
-                        close_cmsg_fds(cmsg);
-                        m.flags |= FDPASS_BAD_CONTROL;
+int fdpass_recv_many(int sock, void *const *bufs, size_t size, size_t count, bool want_fd,
+                     struct fdpass_msg *ret) {
+        union control_buf control[FDPASS_BATCH_MAX];
+        struct iovec iov[FDPASS_BATCH_MAX];
+        struct mmsghdr mm[FDPASS_BATCH_MAX];
+        int n;
+
+        if (count == 0 || count > FDPASS_BATCH_MAX)
+                return -EINVAL;
+        for (size_t i = 0; i < count; i++) {
+                iov[i] = (struct iovec) { .iov_base = bufs[i], .iov_len = size };
+                mm[i] = (struct mmsghdr) { .msg_hdr = {
+                        .msg_iov = &iov[i],
+                        .msg_iovlen = 1,
+                        .msg_control = control[i].buf,
+                        .msg_controllen = sizeof control[i].buf,
+                } };
+        }
+
+        do
+                n = recvmmsg(sock, mm, (unsigned) count, MSG_CMSG_CLOEXEC, NULL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+
+        for (int i = 0; i < n; i++) {
+                ret[i] = check_received(&mm[i].msg_hdr, mm[i].msg_len, want_fd);
+                /* After EOF the kernel repeats empty records: one is enough. */
+                if (ret[i].len == 0)
+                        return i + 1;
+        }
+        return n;
+}
+
+int fdpass_send_many(int sock, const struct fdpass_out *out, size_t count) {
+        union control_buf control[FDPASS_BATCH_MAX];
+        struct iovec iov[FDPASS_BATCH_MAX];
+        struct mmsghdr mm[FDPASS_BATCH_MAX];
+        int n;
+
+        if (count == 0 || count > FDPASS_BATCH_MAX)
+                return -EINVAL;
+        for (size_t i = 0; i < count; i++) {
+                if (out[i].len == 0)
+                        return -EINVAL;
+                iov[i] = (struct iovec) { .iov_base = (void *) out[i].buf, .iov_len = out[i].len };
+                mm[i] = (struct mmsghdr) { .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+                if (out[i].fd >= 0) {
+                        memset(&control[i], 0, sizeof control[i]);
+                        mm[i].msg_hdr.msg_control = control[i].buf;
+                        mm[i].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(int));
+                        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mm[i].msg_hdr);
+                        cmsg->cmsg_level = SOL_SOCKET;
+                        cmsg->cmsg_type = SCM_RIGHTS;
+                        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+                        memcpy(CMSG_DATA(cmsg), &out[i].fd, sizeof(int));
                 }
         }
 
-        /* Once anything was wrong, the one good-looking descriptor is not
-         * trusted either. */
-        if ((m.flags & FDPASS_BAD_CONTROL) && m.fd >= 0)
-                m.fd = safe_close(m.fd);
-
-        *ret = m;
-        return 0;
+        do
+                n = sendmmsg(sock, mm, (unsigned) count, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        return n;
 }

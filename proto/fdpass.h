@@ -36,3 +36,24 @@ int fdpass_send(int sock, const void *buf, size_t len, int fd);
  * zero-length record, which SOCK_SEQPACKET cannot tell apart).  Returns 0,
  * or -errno; ret is untouched on failure. */
 int fdpass_recv(int sock, void *buf, size_t size, bool want_fd, struct fdpass_msg *ret);
+
+/* Batches, one system call for many records: what a busy connection saves
+ * is most of the per-record cost of the socket layer. */
+#define FDPASS_BATCH_MAX 64
+
+/* Receives up to count records (each into bufs[i], size bytes), judged one
+ * by one exactly as fdpass_recv does.  Returns how many were received (an
+ * EOF, len 0, is the last one), or -errno (-EAGAIN when none waits). */
+int fdpass_recv_many(int sock, void *const *bufs, size_t size, size_t count, bool want_fd,
+                     struct fdpass_msg *ret);
+
+struct fdpass_out {
+        const void *buf;
+        size_t len;   /* >= 1 */
+        int fd;       /* attached when >= 0, still owned by the caller */
+};
+
+/* Sends count records in order.  Returns how many the socket took (fewer
+ * when it filled up: the rest are to be sent later), or -errno (-EAGAIN
+ * when it took none). */
+int fdpass_send_many(int sock, const struct fdpass_out *out, size_t count);
