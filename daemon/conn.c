@@ -14,9 +14,10 @@
 #include "server.h"
 
 /* Requests of one connection in the worker pool, timed-out ones included
- * (they still hold a worker).  Past it the connection is not read (a batch
- * read before may overshoot it by SERVER_BATCH): one client naming files
- * on a hung filesystem cannot take every worker. */
+ * (they still hold a worker).  Past it the connection is not read, and a
+ * batch is never larger than the room left, since any record of it may
+ * end up in a worker: one client naming files on a hung filesystem cannot
+ * take every worker. */
 #define CONN_JOBS_MAX 8
 
 /* A reply the client's socket had no room for yet; owns its descriptor. */
@@ -393,6 +394,8 @@ static bool conn_read(struct conn *c, unsigned budget) {
                 unsigned want = budget < SERVER_BATCH ? budget : SERVER_BATCH;
                 if (want > s->cfg.max_inflight - c->inflight)
                         want = s->cfg.max_inflight - c->inflight;
+                if (want > CONN_JOBS_MAX - c->jobs)
+                        want = CONN_JOBS_MAX - c->jobs;
                 int n = fdpass_recv_many(c->fd, bufs, FDBR_WIRE_REQUEST_MAX, want, false, m);
                 if (n == -EAGAIN)
                         break;
