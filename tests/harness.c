@@ -328,3 +328,195 @@ void tu_run_as(uid_t uid, gid_t gid, tu_child_fn fn, void *arg) {
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child as uid %u failed: %s",
                       (unsigned) uid, msg[0] ? msg : "(no message)");
 }
+
+/* ---- resilience tests ------------------------------------------------- */
+
+#include <dirent.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+static pid_t spawn_opts(struct tu_daemon *d, const char *const *args, const struct tu_spawn_opts *o) {
+        const char *argv[64];
+        size_t n = 0;
+        pid_t parent = getpid();
+
+        argv[n++] = FDBRD_PATH;
+        argv[n++] = "--socket";
+        argv[n++] = d->socket;
+        argv[n++] = "--policy";
+        argv[n++] = d->policy;
+        for (; args && *args && n < 62; args++)
+                argv[n++] = *args;
+        argv[n] = NULL;
+
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                        _exit(122);
+                int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                if (log < 0 || dup2(log, STDERR_FILENO) < 0)
+                        _exit(120);
+                /* Only its own descriptors: the tests count them, and one
+                 * inherited above a low RLIMIT_NOFILE would skew the
+                 * count against the limit. */
+                if (close_range(3, ~0u, 0) < 0)
+                        _exit(125);
+                if (o && o->nofile) {
+                        struct rlimit rl = { .rlim_cur = o->nofile, .rlim_max = o->nofile };
+                        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                                _exit(123);
+                }
+                setenv("NOTIFY_SOCKET", d->notify, 1);
+                unsetenv("LISTEN_FDS");
+                unsetenv("LISTEN_PID");
+                unsetenv("JOURNAL_STREAM");
+                for (const char *const *e = o ? o->env : NULL; e && *e; e++)
+                        if (putenv((char *) *e) < 0)
+                                _exit(124);
+                execv(argv[0], (char **) argv);
+                _exit(121);
+        }
+        return pid;
+}
+
+void tu_daemon_start_opts(struct tu_daemon *d, const char *policy_text, const char *const *args,
+                          const struct tu_spawn_opts *o) {
+        char buf[4096];
+
+        *d = (struct tu_daemon) { .pid = -1, .notify_fd = -1 };
+        d->dir = tu_mkdtemp();
+        d->socket = tu_strdupf("%s/fdbroker.sock", d->dir);
+        d->policy = tu_strdupf("%s/policy.conf", d->dir);
+        d->log = tu_strdupf("%s/daemon.log", d->dir);
+        d->notify = tu_strdupf("%s/notify", d->dir);
+        char *text = tu_subst_dir(policy_text, d->dir);
+        tu_write_file(d->policy, text, 0644, 0, 0);
+        free(text);
+        d->notify_fd = bind_notify(d->notify);
+
+        d->pid = spawn_opts(d, args, o);
+        for (;;) {
+                int n = tu_daemon_notify(d, buf, sizeof buf - 1, 10000);
+                if (n < 0) {
+                        char *log = tu_daemon_log(d);
+                        ck_abort_msg("fdbrokerd did not become ready; its log:\n%s", log);
+                }
+                buf[n] = 0;
+                if (strstr(buf, "READY=1"))
+                        break;
+        }
+}
+
+long long tu_now_ms(void) {
+        return now_ms();
+}
+
+int tu_wait_fds(pid_t pid, int want, int timeout_ms) {
+        long long end = now_ms() + timeout_ms;
+        int n;
+
+        while ((n = tu_count_fds(pid)) != want && now_ms() < end)
+                usleep(10000);
+        return n;
+}
+
+long long tu_cpu_ticks(pid_t pid) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        ck_assert_int_gt(n, 0);
+        buf[n] = 0;
+        /* The command name may hold anything up to its last ')'. */
+        const char *p = strrchr(buf, ')');
+        ck_assert_ptr_nonnull(p);
+        unsigned long long utime, stime;
+        ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime), 2);
+        return (long long) (utime + stime);
+}
+
+void tu_private_mounts(void) {
+        ck_assert_msg(unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS): %s", strerror(errno));
+        ck_assert_msg(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "private /: %s", strerror(errno));
+}
+
+int tu_send_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds, int flags) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * 253)];
+        } control;
+        struct iovec iov = { .iov_base = (void *) buf, .iov_len = len };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+        if (nfds > 253)
+                return -EINVAL;
+        if (nfds > 0) {
+                memset(&control, 0, sizeof control);
+                mh.msg_control = control.buf;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+        }
+        ssize_t k = sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
+        if (k < 0)
+                return -errno;
+        return (size_t) k == len ? 0 : -EIO;
+}
+
+char *tu_fd_list(pid_t pid) {
+        char path[64], target[256], *out = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&out, &len);
+        ck_assert_ptr_nonnull(m);
+        snprintf(path, sizeof path, "/proc/%d/fd", (int) pid);
+        DIR *d = opendir(path);
+        for (struct dirent *de; d && (de = readdir(d));) {
+                if (de->d_name[0] == '.')
+                        continue;
+                char *link = tu_strdupf("%s/%s", path, de->d_name);
+                ssize_t n = readlink(link, target, sizeof target - 1);
+                free(link);
+                target[n < 0 ? 0 : n] = 0;
+                fprintf(m, " %s:%s", de->d_name, target);
+        }
+        if (d)
+                closedir(d);
+        fclose(m);
+        /* check refuses failure messages of more than a few KiB. */
+        if (len > 1500)
+                strcpy(out + 1500 - 4, " ...");
+        return out;
+}
+
+int tu_settled_fds(const struct tu_daemon *d, const char *path) {
+        long long end = now_ms() + 10000;
+        int last = -1;
+
+        for (;;) {
+                int fd = tu_connect(d->socket);
+                ck_assert_msg(fd >= 0, "connect: %s", strerror(-fd));
+                if (path) {
+                        int st = tu_request(fd, FDBR_OP_OPEN, FDBR_F_READ, 0, path, NULL);
+                        ck_assert_msg(st == 0, "%s: status %d", path, st);
+                }
+                /* Answered after the daemon closed its copy of the
+                 * descriptor it sent. */
+                ck_assert_int_eq(tu_request(fd, FDBR_OP_PING, 0, 0, NULL, NULL), 0);
+                int with = tu_count_fds(d->pid);
+                close(fd);
+                int n = tu_wait_fds(d->pid, with - 1, 5000);
+                if (n == with - 1 && n == last)
+                        return n;
+                ck_assert_msg(now_ms() < end, "the daemon's descriptor count does not settle (%d, then %d)", last, n);
+                last = n;
+                usleep(100000);
+        }
+}

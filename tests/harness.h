@@ -92,3 +92,48 @@ void tu_run_as(uid_t uid, gid_t gid, tu_child_fn fn, void *arg);
 
 void tu_child_fail(const char *file, int line, const char *cond, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
+
+/* ---- resilience tests ------------------------------------------------- */
+
+struct tu_spawn_opts {
+        /* "NAME=VALUE" strings added to the daemon's environment,
+         * NULL-terminated; may be NULL. */
+        const char *const *env;
+        /* Soft and hard RLIMIT_NOFILE of the daemon (it raises soft to
+         * hard itself, so both are set); 0 inherits this process's. */
+        unsigned long nofile;
+};
+
+/* tu_daemon_start, with options.  The daemon also dies with the test
+ * process (PR_SET_PDEATHSIG), so that a failed test leaves none behind. */
+void tu_daemon_start_opts(struct tu_daemon *d, const char *policy_text, const char *const *args,
+                          const struct tu_spawn_opts *o);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+long long tu_now_ms(void);
+
+/* Polls the daemon's descriptor count until it equals want or timeout_ms
+ * passed; returns the last count seen. */
+int tu_wait_fds(pid_t pid, int want, int timeout_ms);
+
+/* utime + stime of pid, in clock ticks. */
+long long tu_cpu_ticks(pid_t pid);
+
+/* Moves this process (and every child it starts from now on) into a mount
+ * namespace of its own with private propagation: mounts made for a test
+ * vanish with its processes even when it fails half-way. */
+void tu_private_mounts(void);
+
+/* Sends one record with nfds descriptors in one SCM_RIGHTS message (nfds
+ * may be 0).  Returns 0 or -errno. */
+int tu_send_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds, int flags);
+
+/* What pid's descriptors are, "FD:TARGET" space-separated, cut at 1500
+ * bytes (malloc'ed): for the message when a count does not add up. */
+char *tu_fd_list(pid_t pid);
+
+/* The daemon's descriptor count with no client, once steady: past
+ * start-up (a PING answered), after it served path (may be NULL) and so
+ * set up whatever it keeps for serving files, and the same twice in a
+ * row 100 ms apart. */
+int tu_settled_fds(const struct tu_daemon *d, const char *path);

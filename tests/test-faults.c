@@ -1,0 +1,776 @@
+/* SPDX-License-Identifier: MIT */
+/* Faults (security properties 2 and 5): clients killed with requests in
+ * flight, a full filesystem and an exhausted quota, calls of the daemon
+ * made to fail by a preloaded shim (tests/faultinject: malloc, openat2,
+ * sendmsg, recvmsg, accept4), and a daemon run out of descriptors.
+ *
+ * Whatever fails, the daemon must not crash, must not leak a descriptor,
+ * and must never send a successful OPEN reply without its descriptor (nor
+ * a descriptor with anything else); once the faults stop it serves as
+ * before.  Every reply of every workload is checked for that.
+ *
+ * The shim also works in front of AddressSanitizer's runtime (it forwards
+ * to whatever comes next: the sanitizer's interceptors, then libc), so
+ * these tests run in the sanitizer build as well, with ASan told not to
+ * insist on being first in the library list. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "faultinject.h"
+#include "fdpass.h"
+#include "harness.h"
+#include "macro.h"
+#include "testutil.h"
+
+static const char policy_text[] =
+        "any @DIR@/data/** read\n"
+        "any @DIR@/data/out/** read,write,create\n"
+        "any @DIR@/data/dirs dir\n"
+        "any @DIR@/data/small/** read,write,create\n";
+
+#define PUBLIC_CONTENT "public data\n"
+
+static struct tu_daemon D;
+/* The daemon's descriptors with no client: their number, and what they
+ * are, for the message when a test leaves it with others. */
+static int baseline = -1;
+static char *baseline_fds;
+
+static struct {
+        char *dir;
+        char *ctl_path;
+        struct fault_ctl *ctl;
+        char *env[6];
+} S;
+
+static char *path_of(const char *rel) {
+        return tu_strdupf("%s/%s", D.dir, rel);
+}
+
+static void make_tree(void) {
+        static const char *const dirs[] = { "data", "data/out", "data/dirs", "data/small" };
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                char *p = path_of(dirs[i]);
+                tu_mkdir(p, 0755, 0, 0);
+                free(p);
+        }
+        char *p = path_of("data/public.txt");
+        tu_write_file(p, PUBLIC_CONTENT, 0600, 0, 0);
+        free(p);
+        p = path_of("data/out/t");
+        tu_write_file(p, "to be truncated", 0600, 0, 0);
+        free(p);
+}
+
+/* What the daemon holds with no client, for the checks that every attack
+ * leaves it with exactly that. */
+static void rebaseline(void) {
+        char *p = path_of("data/public.txt");
+        baseline = tu_settled_fds(&D, p);
+        free(p);
+        free(baseline_fds);
+        baseline_fds = tu_fd_list(D.pid);
+}
+
+/* In a mount namespace of its own: mounts made elsewhere meanwhile do not
+ * change what the daemon holds (it keeps descriptors for local mounts),
+ * and the test's own go away with it. */
+static void start_opts(const char *const *args, const struct tu_spawn_opts *o) {
+        tu_private_mounts();
+        tu_daemon_start_opts(&D, policy_text, args, o);
+        make_tree();
+        rebaseline();
+}
+
+static void start(const char *const *args) {
+        start_opts(args, NULL);
+}
+
+/* The daemon with the shim preloaded, injecting spec once armed. */
+static void start_shim(const char *spec, const char *const *args) {
+        S.dir = tu_mkdtemp();
+        S.ctl_path = tu_strdupf("%s/ctl", S.dir);
+        int fd = open(S.ctl_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(ftruncate(fd, sizeof(struct fault_ctl)), 0);
+        S.ctl = mmap(NULL, sizeof(struct fault_ctl), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        ck_assert(S.ctl != MAP_FAILED);
+        close(fd);
+
+        /* Preloaded, the shim comes before a sanitizer runtime in the
+         * library list, which ASan would otherwise refuse to start with. */
+        const char *asan = getenv("ASAN_OPTIONS");
+        S.env[0] = tu_strdupf("LD_PRELOAD=%s", FDBR_FAULTINJECT_PATH);
+        S.env[1] = tu_strdupf("FDBR_FAULT=%s", spec);
+        S.env[2] = tu_strdupf("FDBR_FAULT_CTL=%s", S.ctl_path);
+        S.env[3] = tu_strdupf("ASAN_OPTIONS=%s%sverify_asan_link_order=0", asan ? asan : "", asan ? ":" : "");
+        S.env[4] = NULL;
+        struct tu_spawn_opts o = { .env = (const char *const *) S.env };
+        start_opts(args, &o);
+        ck_assert_msg(__atomic_load_n(&S.ctl->magic, __ATOMIC_ACQUIRE) == FAULT_CTL_MAGIC,
+                      "the fault-injection shim was not loaded into the daemon");
+}
+
+static void arm(bool on) {
+        __atomic_store_n(&S.ctl->armed, on ? 1u : 0u, __ATOMIC_SEQ_CST);
+}
+
+static void expect_baseline(const char *after) {
+        int n = tu_wait_fds(D.pid, baseline, 15000);
+        if (n != baseline) {
+                char *log = tu_daemon_log(&D), *now = tu_fd_list(D.pid);
+                size_t len = strlen(log);
+                ck_abort_msg("after %s the daemon holds %d descriptors, %d before:\n now   %s\n before %s\n"
+                             "the end of its log:\n%s", after, n, baseline, now, baseline_fds,
+                             log + (len > 2000 ? len - 2000 : 0));
+        }
+}
+
+static void stop(void) {
+        tu_daemon_stop(&D);
+        if (S.ctl) {
+                munmap(S.ctl, sizeof *S.ctl);
+                tu_rm_rf(S.dir);
+                free(S.dir);
+                free(S.ctl_path);
+                for (int i = 0; S.env[i]; i++)
+                        free(S.env[i]);
+                memset(&S, 0, sizeof S);
+        }
+}
+
+static int connect_ok(void) {
+        int fd = tu_connect(D.socket);
+        ck_assert_msg(fd >= 0, "connect: %s", strerror(-fd));
+        return fd;
+}
+
+static void ping_ok(int fd, long long limit_ms) {
+        long long t0 = tu_now_ms();
+        int st = tu_request(fd, FDBR_OP_PING, 0, 0, NULL, NULL);
+        ck_assert_msg(st == 0, "PING: %d", st);
+        ck_assert_msg(tu_now_ms() - t0 < limit_ms, "PING took %lld ms", tu_now_ms() - t0);
+}
+
+static void set_nonblock(int fd) {
+        int fl = fcntl(fd, F_GETFL);
+        ck_assert_int_ge(fl, 0);
+        ck_assert_int_eq(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+}
+
+/* ---- a workload whose every reply is checked ----------------------------- */
+
+enum kind { K_PING, K_OPEN, K_MISSING, K_CREATE, K_TRUNC, K_CHECK, K_DIR, K_MAX };
+
+struct pending {
+        uint32_t id;
+        enum kind kind;
+};
+
+#define WL_CLIENTS 4
+#define WL_BURST 8
+
+struct workload {
+        uint64_t rng;
+        int fds[WL_CLIENTS];
+        char *paths[K_MAX];
+        uint32_t next_id;
+        bool may_close;          /* the fault may cost a connection */
+        bool exact;              /* every status as without faults */
+        unsigned replies, closed, with_fd;
+        unsigned statuses[256];  /* by errno */
+};
+
+static const uint16_t kind_op[K_MAX] = {
+        [K_PING] = FDBR_OP_PING, [K_OPEN] = FDBR_OP_OPEN, [K_MISSING] = FDBR_OP_OPEN, [K_CREATE] = FDBR_OP_OPEN,
+        [K_TRUNC] = FDBR_OP_OPEN, [K_CHECK] = FDBR_OP_CHECK, [K_DIR] = FDBR_OP_OPEN,
+};
+static const uint32_t kind_flags[K_MAX] = {
+        [K_OPEN] = FDBR_F_READ, [K_MISSING] = FDBR_F_READ, [K_CREATE] = FDBR_F_WRITE | FDBR_F_CREATE,
+        [K_TRUNC] = FDBR_F_WRITE | FDBR_F_TRUNC, [K_CHECK] = FDBR_F_READ, [K_DIR] = FDBR_F_DIRECTORY,
+};
+static const uint32_t kind_status[K_MAX] = { [K_MISSING] = ENOENT };
+
+static uint32_t wl_rand(struct workload *w, uint32_t n) {
+        w->rng ^= w->rng << 13;
+        w->rng ^= w->rng >> 7;
+        w->rng ^= w->rng << 17;
+        return (uint32_t) (w->rng % n);
+}
+
+static void wl_init(struct workload *w, bool may_close, bool exact) {
+        *w = (struct workload) { .rng = 0x853c49e6748fea9bull, .may_close = may_close, .exact = exact };
+        for (int i = 0; i < WL_CLIENTS; i++)
+                w->fds[i] = -1;
+        w->paths[K_OPEN] = path_of("data/public.txt");
+        w->paths[K_MISSING] = path_of("data/missing");
+        w->paths[K_CREATE] = path_of("data/out/created");
+        w->paths[K_TRUNC] = path_of("data/out/t");
+        w->paths[K_CHECK] = path_of("data/public.txt");
+        w->paths[K_DIR] = path_of("data/dirs");
+}
+
+static void wl_done(struct workload *w) {
+        for (int i = 0; i < WL_CLIENTS; i++)
+                if (w->fds[i] >= 0)
+                        close(w->fds[i]);
+        for (int i = 0; i < K_MAX; i++)
+                free(w->paths[i]);
+        memset(w->fds, -1, sizeof w->fds);
+}
+
+static void wl_check_fd(enum kind k, int fd) {
+        struct stat st;
+        ck_assert_int_eq(fstat(fd, &st), 0);
+        int acc = fcntl(fd, F_GETFL) & O_ACCMODE;
+        switch (k) {
+        case K_OPEN: {
+                char buf[32] = "";
+                ck_assert(S_ISREG(st.st_mode) && acc == O_RDONLY);
+                ck_assert_int_eq(pread(fd, buf, sizeof buf - 1, 0), (ssize_t) strlen(PUBLIC_CONTENT));
+                ck_assert_str_eq(buf, PUBLIC_CONTENT);
+                break;
+        }
+        case K_CREATE:
+        case K_TRUNC:
+                ck_assert(S_ISREG(st.st_mode) && acc == O_WRONLY);
+                break;
+        case K_DIR:
+                ck_assert(S_ISDIR(st.st_mode));
+                break;
+        default:
+                ck_abort_msg("a descriptor for a request of kind %d", k);
+        }
+}
+
+/* One burst on client c: up to WL_BURST requests, then every answer. */
+static void wl_burst(struct workload *w, unsigned c) {
+        struct pending p[WL_BURST];
+        unsigned n = 1 + wl_rand(w, WL_BURST);
+
+        if (w->fds[c] >= 0 && wl_rand(w, 10) == 0) {
+                /* Now and then a new connection: accepting is exercised too. */
+                close(w->fds[c]);
+                w->fds[c] = -1;
+        }
+        if (w->fds[c] < 0)
+                w->fds[c] = connect_ok();
+        for (unsigned i = 0; i < n; i++) {
+                p[i] = (struct pending) { .id = ++w->next_id, .kind = (enum kind) wl_rand(w, K_MAX) };
+                uint32_t flags = kind_flags[p[i].kind];
+                int k = tu_send(w->fds[c], kind_op[p[i].kind], p[i].id, flags, flags & FDBR_F_CREATE ? 0600 : 0,
+                                w->paths[p[i].kind]);
+                if (k < 0) {
+                        /* The daemon closed the connection under us. */
+                        ck_assert_msg(w->may_close, "send: %s", strerror(-k));
+                        n = i;
+                        break;
+                }
+        }
+        for (unsigned left = n; left > 0; left--) {
+                struct wire_reply r;
+                int rfd = -1;
+                int k = tu_recv(w->fds[c], &r, &rfd, 10000);
+                ck_assert_msg(k != -ETIMEDOUT, "no reply within 10 s (%u of %u outstanding)", left, n);
+                ck_assert_msg(k != -EBADMSG, "a reply that breaks the protocol");
+                if (k < 0) {
+                        ck_assert_msg(w->may_close, "connection lost: %s", strerror(-k));
+                        w->closed++;
+                        close(w->fds[c]);
+                        w->fds[c] = -1;
+                        return;
+                }
+                unsigned i = 0;
+                while (i < n && p[i].id != r.id)
+                        i++;
+                ck_assert_msg(i < n, "reply for id %u, which is not outstanding", r.id);
+                enum kind kind = p[i].kind;
+                p[i].id = 0;
+                ck_assert_uint_eq(r.op, kind_op[kind]);
+                /* The property: a descriptor exactly with a successful OPEN. */
+                ck_assert_msg((rfd >= 0) == (r.status == 0 && r.op == FDBR_OP_OPEN),
+                              "op %u (kind %d) status %u (%s) came with%s a descriptor", r.op, kind, r.status,
+                              strerror((int) r.status), rfd >= 0 ? "" : "out");
+                if (w->exact)
+                        ck_assert_msg(r.status == kind_status[kind], "kind %d: status %u (%s), expected %u", kind,
+                                      r.status, strerror((int) r.status), kind_status[kind]);
+                if (rfd >= 0) {
+                        wl_check_fd(kind, rfd);
+                        close(rfd);
+                        w->with_fd++;
+                }
+                w->statuses[r.status < 256 ? r.status : 255]++;
+                w->replies++;
+        }
+}
+
+static void wl_run(struct workload *w, unsigned bursts) {
+        for (unsigned i = 0; i < bursts; i++)
+                wl_burst(w, wl_rand(w, WL_CLIENTS));
+}
+
+/* Without faults: everything exactly as it should be. */
+static void wl_clean(unsigned bursts) {
+        struct workload w;
+        wl_init(&w, false, true);
+        wl_run(&w, bursts);
+        ck_assert_uint_gt(w.with_fd, 0);
+        wl_done(&w);
+}
+
+/* ---- injected failures --------------------------------------------------- */
+
+struct fault_case {
+        const char *spec;
+        enum fault_call call;
+        int status;       /* that clients must have seen, or 0 */
+        bool may_close;
+        bool exact;
+};
+
+static const struct fault_case fault_cases[] = {
+        /* Allocation failures on the event loop, where the daemon
+         * allocates for connections, requests and queued replies: a
+         * connection may go, or a request be answered ENOMEM, but
+         * nothing else. */
+        { "malloc:ENOMEM:prob=10:main=1;calloc:ENOMEM:prob=10:main=1;realloc:ENOMEM:prob=10:main=1", FAULT_MALLOC,
+          0, true, false },
+        { "malloc:ENOMEM:every=2:main=1;calloc:ENOMEM:every=2:main=1;realloc:ENOMEM:every=2:main=1", FAULT_MALLOC,
+          0, true, false },
+        /* Opens that fail: the client hears why, the connection stays. */
+        { "openat2:EMFILE:every=3", FAULT_OPENAT2, EMFILE, false, false },
+        { "openat2:ENFILE:prob=30", FAULT_OPENAT2, ENFILE, false, false },
+        { "openat2:EIO:prob=30", FAULT_OPENAT2, EIO, false, false },
+        { "openat2:EAGAIN:every=2", FAULT_OPENAT2, 0, false, false },
+        { "openat2:EINTR:every=2", FAULT_OPENAT2, 0, false, false },
+        /* A full socket: the reply waits, with its descriptor, and goes. */
+        { "sendmsg:EAGAIN:every=2", FAULT_SENDMSG, 0, false, true },
+        /* A broken one: the connection goes, its descriptors are closed. */
+        { "sendmsg:ENOBUFS:prob=5", FAULT_SENDMSG, 0, true, false },
+        { "sendmsg:EPIPE:every=9", FAULT_SENDMSG, 0, true, false },
+        { "recvmsg:EAGAIN:every=2", FAULT_RECVMSG, 0, false, true },
+        { "recvmsg:EINTR:every=2", FAULT_RECVMSG, 0, false, true },
+        { "recvmsg:ENOMEM:every=5", FAULT_RECVMSG, 0, true, false },
+        /* Accepting fails: new clients wait in the backlog and are taken
+         * on the next try. */
+        { "accept4:EMFILE:every=2", FAULT_ACCEPT4, 0, false, true },
+        { "accept4:ENOBUFS:every=2", FAULT_ACCEPT4, 0, false, true },
+        { "accept4:ECONNABORTED:every=2", FAULT_ACCEPT4, 0, false, true },
+        { "accept4:EPERM:every=3", FAULT_ACCEPT4, 0, false, true },
+};
+
+START_TEST(injected_faults) {
+        static const char *const names[] = FAULT_CALL_NAMES;
+        const struct fault_case *fc = &fault_cases[_i];
+        start_shim(fc->spec, NULL);
+        wl_clean(20);
+
+        struct workload w;
+        wl_init(&w, fc->may_close, fc->exact);
+        arm(true);
+        wl_run(&w, 400);
+        arm(false);
+        wl_done(&w);
+
+        uint64_t injected = S.ctl->injected[fc->call];
+        ck_assert_msg(injected > 0, "%s: no %s failed (%llu calls)", fc->spec, names[fc->call],
+                      (unsigned long long) S.ctl->calls[fc->call]);
+        if (fc->status)
+                ck_assert_msg(w.statuses[fc->status] > 0, "%s: no client was told %s", fc->spec,
+                              strerror(fc->status));
+        ck_assert_msg(w.replies > 100, "%s: only %u replies (%u connections lost)", fc->spec, w.replies, w.closed);
+        fprintf(stderr, "%s: %llu of %llu calls failed; %u replies, %u with a descriptor, %u connections lost\n",
+                fc->spec, (unsigned long long) injected, (unsigned long long) S.ctl->calls[fc->call], w.replies,
+                w.with_fd, w.closed);
+
+        /* Faults over: served as before, nothing left behind. */
+        wl_clean(100);
+        expect_baseline(fc->spec);
+        stop();
+}
+END_TEST
+
+/* While every accept fails, the listener pauses instead of spinning, and
+ * a client waiting meanwhile is served once accepting works again. */
+START_TEST(accept_fails_no_spin) {
+        start_shim("accept4:EMFILE", NULL);
+        long ticks_per_s = sysconf(_SC_CLK_TCK);
+        int old = connect_ok();
+        ping_ok(old, 1000); /* accepted */
+        arm(true);
+        int fd = connect_ok(); /* into the backlog */
+        ck_assert_int_eq(tu_send(fd, FDBR_OP_PING, 1, 0, 0, NULL), 0);
+        usleep(200000);
+        long long cpu0 = tu_cpu_ticks(D.pid);
+        usleep(1000000);
+        long long cpu = tu_cpu_ticks(D.pid) - cpu0;
+        ck_assert_msg(cpu * 4 < ticks_per_s, "the daemon used %lld of %ld ticks in 1 s while accept failed", cpu,
+                      ticks_per_s);
+        ck_assert_uint_gt(S.ctl->injected[FAULT_ACCEPT4], 0);
+        ck_assert_uint_lt(S.ctl->injected[FAULT_ACCEPT4], 100);
+        ping_ok(old, 1000);
+        struct wire_reply r;
+        ck_assert_int_eq(tu_recv(fd, &r, NULL, 100), -ETIMEDOUT);
+
+        arm(false);
+        ck_assert_int_eq(tu_recv(fd, &r, NULL, 5000), 0);
+        ck_assert_uint_eq(r.id, 1);
+        close(fd);
+        close(old);
+        expect_baseline("failed accepts");
+        stop();
+}
+END_TEST
+
+/* ---- clients killed with requests in flight ------------------------------ */
+
+enum doom {
+        DOOM_KILLED_FULL,    /* killed by another, both directions full */
+        DOOM_KILL_SELF,      /* dies right after sending */
+        DOOM_DRAINED,        /* dies the moment it has read all there was */
+        DOOM_MAX,
+};
+
+/* Sends until the daemon stops reading (or n requests), then dies as doom
+ * says; for DOOM_KILLED_FULL it says so on ready and waits to be killed.
+ * In a forked child. */
+static int doomed_client(const char *pub, const char *trunc, int ready, enum doom doom) {
+        uint8_t rec[FDBR_WIRE_REQUEST_MAX];
+        int fd = tu_connect(D.socket);
+        if (fd < 0)
+                return 1;
+        int fl = fcntl(fd, F_GETFL);
+        (void) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+        unsigned n = doom == DOOM_KILL_SELF ? 100 : 100000;
+        long long last = tu_now_ms();
+        for (unsigned i = 0; i < n && tu_now_ms() - last < 500;) {
+                /* Mostly opens answered on the loop, some that go to a
+                 * worker and complete after the client is gone. */
+                const char *p = i % 8 ? pub : trunc;
+                uint32_t flags = i % 8 ? FDBR_F_READ : FDBR_F_WRITE | FDBR_F_TRUNC;
+                int len = wire_request_encode(rec, sizeof rec, FDBR_OP_OPEN, i, flags, 0, p, strlen(p));
+                if (send(fd, rec, (size_t) len, MSG_NOSIGNAL) == len) {
+                        i++;
+                        last = tu_now_ms();
+                } else
+                        usleep(1000);
+        }
+        switch (doom) {
+        case DOOM_KILL_SELF:
+                break;
+        case DOOM_DRAINED:
+                /* With nothing unread at its death, the daemon's next
+                 * send fails with EPIPE (unread replies would make it
+                 * ECONNRESET first). */
+                for (;;) {
+                        struct fdpass_msg m;
+                        uint8_t buf[64];
+                        if (fdpass_recv(fd, buf, sizeof buf, true, &m) < 0)
+                                break;
+                        if (m.fd >= 0)
+                                close(m.fd);
+                }
+                break;
+        default:
+                (void) !write(ready, "x", 1);
+                for (;;)
+                        pause();
+        }
+        raise(SIGKILL);
+        return 1;
+}
+
+START_TEST(client_killed) {
+        start(NULL);
+        char *pub = path_of("data/public.txt");
+        char *trunc = path_of("data/out/t");
+        int other = connect_ok();
+
+        for (int round = 0; round < 12; round++) {
+                enum doom doom = (enum doom) (round % DOOM_MAX);
+                int p[2];
+                ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+                pid_t pid = fork();
+                ck_assert_int_ge(pid, 0);
+                if (pid == 0) {
+                        close(p[0]);
+                        _exit(doomed_client(pub, trunc, p[1], doom));
+                }
+                close(p[1]);
+                if (doom == DOOM_KILLED_FULL) {
+                        char c;
+                        struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+                        ck_assert_int_eq(poll(&pfd, 1, 20000), 1);
+                        ck_assert_int_eq(read(p[0], &c, 1), 1);
+                        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+                }
+                int status = tu_wait(pid, 20000);
+                ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+                close(p[0]);
+                ck_assert_msg(kill(D.pid, 0) == 0, "the daemon died");
+                ping_ok(other, 1000);
+        }
+        /* The replies hit dead sockets (EPIPE, ECONNRESET): each such
+         * connection is dropped with the descriptors queued for it, and the
+         * daemon lives on.  (Linux raises no SIGPIPE for SOCK_SEQPACKET, so
+         * what is tested is the handling of the error, not the signal.) */
+        int n = tu_wait_fds(D.pid, baseline + 1, 15000);
+        ck_assert_msg(n == baseline + 1, "%d descriptors with one client (baseline %d)", n, baseline);
+        close(other);
+        free(pub);
+        free(trunc);
+        expect_baseline("killed clients");
+        stop(); /* exit status 0 */
+}
+END_TEST
+
+/* ---- ENOSPC and EDQUOT on create ----------------------------------------- */
+
+START_TEST(enospc_on_create) {
+        start(NULL);
+        char *small = path_of("data/small");
+        /* Room for the root directory and 4 files. */
+        ck_assert_msg(mount("fdbr-small", small, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,nr_inodes=5,mode=0755") == 0,
+                      "mount tmpfs: %s", strerror(errno));
+        /* The daemon may keep something for a new local mount. */
+        rebaseline();
+        int fd = connect_ok();
+        unsigned created = 0, full = 0;
+        for (int i = 0; i < 8; i++) {
+                char *p = tu_strdupf("%s/f%d", small, i);
+                int rfd = -1;
+                int st = tu_request(fd, FDBR_OP_OPEN, FDBR_F_WRITE | FDBR_F_CREATE | FDBR_F_EXCL, 0644, p, &rfd);
+                if (st == 0) {
+                        ck_assert_msg(full == 0, "created a file after ENOSPC");
+                        ck_assert_int_ge(rfd, 0);
+                        created++;
+                        if (created == 1) {
+                                /* The data blocks run out as well: that is
+                                 * the client's write to see. */
+                                static const char block[4096];
+                                ssize_t k;
+                                while ((k = write(rfd, block, sizeof block)) > 0)
+                                        ;
+                                ck_assert_int_eq(errno, ENOSPC);
+                        }
+                        close(rfd);
+                } else {
+                        ck_assert_msg(st == ENOSPC, "create %d: status %d (%s)", i, st, strerror(st));
+                        ck_assert_int_eq(rfd, -1);
+                        ck_assert_int_eq(access(p, F_OK), -1);
+                        full++;
+                }
+                free(p);
+        }
+        ck_assert_uint_eq(created, 4);
+        ck_assert_uint_eq(full, 4);
+        /* A file that exists is opened, full or not. */
+        char *p = tu_strdupf("%s/f0", small);
+        int rfd = -1;
+        ck_assert_int_eq(tu_request(fd, FDBR_OP_OPEN, FDBR_F_READ | FDBR_F_CREATE, 0644, p, &rfd), 0);
+        close(rfd);
+        /* Room again: created again. */
+        ck_assert_int_eq(unlink(p), 0);
+        ck_assert_int_eq(tu_request(fd, FDBR_OP_OPEN, FDBR_F_WRITE | FDBR_F_CREATE, 0644, p, &rfd), 0);
+        close(rfd);
+        free(p);
+        ping_ok(fd, 1000);
+        close(fd);
+        expect_baseline("ENOSPC");
+        ck_assert_int_eq(umount2(small, MNT_DETACH), 0);
+        free(small);
+        stop();
+}
+END_TEST
+
+START_TEST(edquot_on_create) {
+        start_shim("creat:EDQUOT", NULL);
+        int fd = connect_ok();
+        char *q = path_of("data/out/q");
+        char *t = path_of("data/out/t");
+        int rfd = -1;
+
+        arm(true);
+        ck_assert_int_eq(tu_request(fd, FDBR_OP_OPEN, FDBR_F_WRITE | FDBR_F_CREATE, 0644, q, &rfd), EDQUOT);
+        ck_assert_int_eq(rfd, -1);
+        ck_assert_int_eq(tu_request(fd, FDBR_OP_OPEN, FDBR_F_READ | FDBR_F_CREATE | FDBR_F_EXCL, 0600, q, &rfd),
+                         EDQUOT);
+        ck_assert_int_eq(rfd, -1);
+        ck_assert_int_eq(access(q, F_OK), -1);
+        /* Opening what exists needs no new inode. */
+        ck_assert_int_eq(tu_request(fd, FDBR_OP_OPEN, FDBR_F_WRITE | FDBR_F_CREATE, 0644, t, &rfd), 0);
+        ck_assert_int_ge(rfd, 0);
+        close(rfd);
+        ck_assert_uint_eq(S.ctl->injected[FAULT_CREAT], 2);
+        arm(false);
+
+        ck_assert_int_eq(tu_request(fd, FDBR_OP_OPEN, FDBR_F_WRITE | FDBR_F_CREATE, 0644, q, &rfd), 0);
+        close(rfd);
+        ck_assert_int_eq(access(q, F_OK), 0);
+        close(fd);
+        free(q);
+        free(t);
+        expect_baseline("EDQUOT");
+        stop();
+}
+END_TEST
+
+/* ---- out of descriptors -------------------------------------------------- */
+
+START_TEST(out_of_descriptors) {
+        enum { NOFILE = 64 };
+        struct tu_spawn_opts o = { .nofile = NOFILE };
+        long ticks_per_s = sysconf(_SC_CLK_TCK);
+        start_opts(NULL, &o);
+        char *pub = path_of("data/public.txt");
+
+        /* Connections until one is refused: the reserve is kept from them. */
+        int conns[NOFILE];
+        unsigned n = 0;
+        int refused = -1;
+        while (refused < 0) {
+                ck_assert_uint_lt(n, NOFILE);
+                int fd = connect_ok();
+                struct wire_reply r;
+                /* Refused at once: the send may already find it closed. */
+                int k = tu_send(fd, FDBR_OP_PING, n, 0, 0, NULL);
+                if (k == 0)
+                        k = tu_recv(fd, &r, NULL, 3000);
+                if (k == 0)
+                        conns[n++] = fd;
+                else
+                        refused = fd;
+        }
+        ck_assert_msg(n > 16, "only %u connections before the first refusal", n);
+        ck_assert_msg(tu_count_fds(D.pid) <= NOFILE - 16, "connections took the reserve: %d descriptors",
+                      tu_count_fds(D.pid));
+        /* Saturated, with clients waiting: no busy loop. */
+        int waiting[4];
+        for (int i = 0; i < 4; i++)
+                waiting[i] = connect_ok();
+        long long cpu0 = tu_cpu_ticks(D.pid);
+        usleep(1000000);
+        long long cpu = tu_cpu_ticks(D.pid) - cpu0;
+        ck_assert_msg(cpu * 4 < ticks_per_s, "the daemon used %lld of %ld ticks in 1 s, saturated", cpu, ticks_per_s);
+        /* The reserve serves the clients it has: a file for one of them. */
+        int rfd = -1;
+        ck_assert_int_eq(tu_request(conns[0], FDBR_OP_OPEN, FDBR_F_READ, 0, pub, &rfd), 0);
+        close(rfd);
+        close(refused);
+        for (int i = 0; i < 4; i++)
+                close(waiting[i]);
+        for (unsigned i = 0; i < n; i++)
+                close(conns[i]);
+        expect_baseline("the connections");
+
+        /* Now the descriptors go to replies a client does not take.  TRUNC
+         * opens run in a worker and take one descriptor each (an open on
+         * the loop takes two for a moment, and would leave one free). */
+        int asker = connect_ok();
+        int flood = connect_ok();
+        set_nonblock(flood);
+        char *trunc = path_of("data/out/t");
+        uint8_t rec[FDBR_WIRE_REQUEST_MAX];
+        int len = wire_request_encode(rec, sizeof rec, FDBR_OP_OPEN, 0, FDBR_F_WRITE | FDBR_F_TRUNC, 0, trunc,
+                                      strlen(trunc));
+        unsigned sent = 0;
+        long long last = tu_now_ms();
+        while (tu_now_ms() - last < 1000) {
+                uint32_t id = sent;
+                memcpy(rec + 8, &id, 4);
+                if (send(flood, rec, (size_t) len, MSG_NOSIGNAL | MSG_DONTWAIT) == len) {
+                        sent++;
+                        last = tu_now_ms();
+                } else {
+                        ck_assert_int_eq(errno, EAGAIN);
+                        usleep(2000);
+                }
+        }
+        int used = tu_count_fds(D.pid);
+        ck_assert_msg(used == NOFILE, "only %d of %d descriptors in use after the flood:%s", used, NOFILE,
+                      tu_fd_list(D.pid));
+
+        /* A file asked for now: EMFILE. */
+        int st = tu_request(asker, FDBR_OP_OPEN, FDBR_F_READ, 0, pub, &rfd);
+        ck_assert_msg(st == EMFILE && rfd < 0, "status %d (%s), descriptor %d", st, strerror(st), rfd);
+        ping_ok(asker, 1000);
+
+        /* A new client waits: accept4 fails with EMFILE, the listener
+         * pauses and retries, without spinning. */
+        int late = connect_ok();
+        ck_assert_int_eq(tu_send(late, FDBR_OP_PING, 77, 0, 0, NULL), 0);
+        cpu0 = tu_cpu_ticks(D.pid);
+        usleep(1000000);
+        cpu = tu_cpu_ticks(D.pid) - cpu0;
+        ck_assert_msg(cpu * 4 < ticks_per_s, "the daemon used %lld of %ld ticks in 1 s without descriptors", cpu,
+                      ticks_per_s);
+        struct wire_reply r;
+        ck_assert_int_eq(tu_recv(late, &r, NULL, 0), -ETIMEDOUT);
+        ck_assert(!tu_closed(late, 0));
+
+        /* The flooder takes its replies: a descriptor with each success,
+         * EMFILE for the opens that found none. */
+        unsigned got = 0, emfile = 0;
+        for (;;) {
+                int k = tu_recv(flood, &r, &rfd, 2000);
+                if (k == -ETIMEDOUT)
+                        break;
+                ck_assert_msg(k == 0, "flooder: %s", strerror(-k));
+                ck_assert_msg((r.status == 0 && rfd >= 0) || (r.status == EMFILE && rfd < 0),
+                              "reply %u: status %u (%s), descriptor %d", r.id, r.status, strerror((int) r.status), rfd);
+                emfile += r.status == EMFILE;
+                if (rfd >= 0)
+                        close(rfd);
+                got++;
+        }
+        ck_assert_uint_eq(got, sent);
+        ck_assert_msg(emfile > 0, "no open failed with EMFILE");
+        close(flood);
+        free(trunc);
+
+        /* Accepting resumed: the waiting client is served. */
+        ck_assert_int_eq(tu_recv(late, &r, NULL, 5000), 0);
+        ck_assert_uint_eq(r.id, 77);
+        ck_assert_int_eq(tu_request(asker, FDBR_OP_OPEN, FDBR_F_READ, 0, pub, &rfd), 0);
+        close(rfd);
+        close(late);
+        close(asker);
+        int fresh = connect_ok();
+        ping_ok(fresh, 1000);
+        close(fresh);
+        free(pub);
+        expect_baseline("descriptor exhaustion");
+        stop();
+}
+END_TEST
+
+static Suite *faults_suite(void) {
+        Suite *s = suite_create("faults");
+        TCase *tc = tcase_create("faults");
+        tcase_set_timeout(tc, 90);
+        tcase_add_test(tc, client_killed);
+        tcase_add_test(tc, enospc_on_create);
+        tcase_add_test(tc, edquot_on_create);
+        tcase_add_loop_test(tc, injected_faults, 0, (int) ELEMENTSOF(fault_cases));
+        tcase_add_test(tc, accept_fails_no_spin);
+        tcase_add_test(tc, out_of_descriptors);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        signal(SIGPIPE, SIG_IGN);
+        return tu_run_suite(faults_suite());
+}
