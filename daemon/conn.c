@@ -10,6 +10,7 @@
 #include "fdpass.h"
 #include "log.h"
 #include "macro.h"
+#include "mounts.h"
 #include "request.h"
 #include "server.h"
 
@@ -38,6 +39,7 @@ struct conn {
         struct event ev_write;
         struct event ev_timer;     /* idle before the first request; flushing before close */
         struct identity id;
+        struct uidtab_entry *ue;   /* what the uid holds, shared by its connections */
         unsigned inflight;         /* received, reply not yet handed to the kernel */
         unsigned jobs;             /* requests in the worker pool */
         struct qreply *q_head;
@@ -52,6 +54,10 @@ struct conn {
 };
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
+static void conn_dequeue(struct conn *c);
+static void conn_drop_held(struct conn *c);
+static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int fd);
+static void conn_settle(struct conn *c);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg);
 
@@ -68,9 +74,30 @@ static void conn_unref(struct conn *c) {
 
 /* Brings the registered events in line with the state: read while there
  * is room for more requests, write while replies wait. */
+/* A uid, or the whole server, holds too many descriptors in replies that
+ * were not taken: connections with replies still queued are not read. */
+static bool conn_fds_over(const struct conn *c) {
+        const struct server *s = c->srv;
+        return c->ue->fds >= s->uid_fds_max || s->held_fds >= s->fds_max;
+}
+
+static unsigned conn_fds_room(const struct conn *c) {
+        const struct server *s = c->srv;
+        unsigned uid_room = c->ue->fds < s->uid_fds_max ? s->uid_fds_max - c->ue->fds : 0;
+        unsigned all_room = s->held_fds < s->fds_max ? s->fds_max - s->held_fds : 0;
+        return uid_room < all_room ? uid_room : all_room;
+}
+
+/* Whether another request may be read: not closing, room for it in
+ * flight and in the workers, and not holding replies back while over the
+ * descriptor budget. */
+static bool conn_may_read(const struct conn *c) {
+        return !c->closing && !c->broken && c->inflight < c->srv->cfg.max_inflight && c->jobs < CONN_JOBS_MAX &&
+               !(c->q_head && conn_fds_over(c));
+}
+
 static void conn_update(struct conn *c) {
-        bool want_read = !c->closing && !c->broken && c->inflight < c->srv->cfg.max_inflight &&
-                         c->jobs < CONN_JOBS_MAX;
+        bool want_read = conn_may_read(c);
         bool want_write = !c->broken && c->q_head;
 
         if (want_read != c->reading) {
@@ -89,13 +116,14 @@ static void conn_update(struct conn *c) {
         }
 }
 
-int conn_new(struct server *s, int fd, struct identity *id, struct conn **ret) {
+int conn_new(struct server *s, int fd, struct identity *id, struct uidtab_entry *ue, struct conn **ret) {
         struct conn *c = calloc(1, sizeof *c);
         if (!c)
                 return -ENOMEM;
 
         c->srv = s;
         c->fd = fd;
+        c->ue = ue;
         c->n_ref = 1;
         c->id = *id;
         *id = (struct identity) {};
@@ -123,17 +151,19 @@ void conn_free(struct conn *c) {
         event_del(&c->ev_read);
         event_del(&c->ev_write);
         event_del(&c->ev_timer);
-        for (struct qreply *q = c->q_head, *next; q; q = next) {
-                next = q->next;
-                safe_close(q->fd);
-                free(q);
-        }
-        c->q_head = NULL;
-        c->q_tail = &c->q_head;
+        while (c->q_head)
+                conn_dequeue(c);
         c->fd = safe_close(c->fd);
+        conn_drop_held(c);
         LIST_REMOVE(c, link);
         s->n_conns--;
-        uidtab_release(&s->uids, c->id.uid);
+        /* Requests still in the general workers keep the entry; the last
+         * of them puts it. */
+        struct uidtab_entry *ue = c->ue;
+        ue->conns--;
+        if (ue->jobs == 0)
+                c->ue = NULL;
+        uidtab_put(&s->uids, ue);
         server_conn_gone(s);
         conn_unref(c);
 }
@@ -152,7 +182,26 @@ static bool conn_enqueue(struct conn *c, const uint8_t *rec, int fd) {
         memcpy(q->rec, rec, sizeof q->rec);
         *c->q_tail = q;
         c->q_tail = &q->next;
+        if (fd >= 0) {
+                c->ue->fds++;
+                c->srv->held_fds++;
+        }
         return true;
+}
+
+/* Takes the first queued reply off and frees it with its descriptor. */
+static void conn_dequeue(struct conn *c) {
+        struct qreply *q = c->q_head;
+
+        c->q_head = q->next;
+        if (!c->q_head)
+                c->q_tail = &c->q_head;
+        if (q->fd >= 0) {
+                c->ue->fds--;
+                c->srv->held_fds--;
+        }
+        safe_close(q->fd);
+        free(q);
 }
 
 /* Hands a reply to the kernel, or queues it behind earlier ones.  Takes
@@ -230,11 +279,7 @@ static void conn_flush(struct conn *c) {
                         return;
                 if (k < 0)
                         c->broken = true;
-                c->q_head = q->next;
-                if (!c->q_head)
-                        c->q_tail = &c->q_head;
-                safe_close(q->fd);
-                free(q);
+                conn_dequeue(c);
                 c->inflight--;
         }
 }
@@ -257,12 +302,77 @@ static void conn_job_run(struct pool_job *job) {
         request_fs(r, false);
 }
 
+/* Gives the uid's general workers to the request that waited longest for
+ * one, if any. */
+static void conn_run_held(struct server *s, struct uidtab_entry *ue) {
+        while (ue->held_head && ue->jobs < s->uid_jobs_max) {
+                struct request *r = ue->held_head;
+                ue->held_head = r->held_next;
+                if (!ue->held_head)
+                        ue->held_tail = &ue->held_head;
+                r->held_next = NULL;
+                r->held = false;
+                ue->n_held--;
+                if (pool_submit(&s->pool, &r->job) == 0) {
+                        ue->jobs++;
+                        continue;
+                }
+                /* No worker at all: answer rather than wait forever. */
+                struct conn *c = r->conn;
+                event_del(&r->deadline);
+                c->jobs--;
+                conn_reply(c, r->op, r->id, EAGAIN, -1);
+                request_free(r);
+                conn_settle(c);
+                conn_unref(c);
+        }
+}
+
+/* Takes req off its uid's queue of requests waiting for a general worker. */
+static void conn_unhold(struct uidtab_entry *ue, struct request *req) {
+        for (struct request **p = &ue->held_head; *p; p = &(*p)->held_next)
+                if (*p == req) {
+                        *p = req->held_next;
+                        if (!*p)
+                                ue->held_tail = p;
+                        req->held_next = NULL;
+                        req->held = false;
+                        ue->n_held--;
+                        return;
+                }
+}
+
+/* A client that leaves takes its waiting requests with it: they would only
+ * occupy workers for nobody. */
+static void conn_drop_held(struct conn *c) {
+        struct uidtab_entry *ue = c->ue;
+
+        for (struct request *r = ue->held_head, *next; r; r = next) {
+                next = r->held_next;
+                if (r->conn != c)
+                        continue;
+                conn_unhold(ue, r);
+                event_del(&r->deadline);
+                c->jobs--;
+                c->inflight--;
+                request_free(r);
+                conn_unref(c);
+        }
+}
+
 static void conn_job_complete(struct pool_job *job) {
         struct request *r = container_of(job, struct request, job);
         struct conn *c = r->conn;
+        struct server *s = c->srv;
+        struct uidtab_entry *ue = NULL;
 
         event_del(&r->deadline);
         c->jobs--;
+        if (r->general) {
+                ue = c->ue;
+                ue->jobs--;
+                conn_run_held(s, ue);
+        }
         if (r->timed_out) {
                 log_msg(LOG_DEBUG, "pid=%d: late completion of request %u dropped", (int) c->id.pid, r->id);
         } else {
@@ -275,6 +385,8 @@ static void conn_job_complete(struct pool_job *job) {
         }
         request_free(r); /* closes a descriptor that came too late */
         conn_settle(c);
+        if (ue)
+                uidtab_put(&s->uids, ue);
         conn_unref(c);
 }
 
@@ -291,6 +403,17 @@ static void conn_job_timeout(evutil_socket_t fd, short what, void *arg) {
                 .flags = r->flags, .rule = r->verdict.rule, .status = ETIMEDOUT,
                 .reason = "timed out in the filesystem", .generation = r->generation,
         };
+        if (r->held) {
+                /* Never reached a worker: nothing runs, it simply ends. */
+                conn_unhold(c->ue, r);
+                audit_log(&rec);
+                c->jobs--;
+                conn_reply(c, r->op, r->id, ETIMEDOUT, -1);
+                request_free(r);
+                conn_settle(c);
+                conn_unref(c);
+                return;
+        }
         r->timed_out = true;
         log_msg(LOG_WARNING, "pid=%d: request %u for %s still blocked after the open timeout", (int) c->id.pid,
                 r->id, r->path);
@@ -310,11 +433,27 @@ static void conn_defer(struct conn *c, const struct request *stack) {
         r->job.run = conn_job_run;
         r->job.complete = conn_job_complete;
         evtimer_assign(&r->deadline, s->base, conn_job_timeout, r);
-        if (pool_submit(&s->pool, &r->job) < 0) {
+
+        /* Work that stays on a local mount cannot hang: it has workers of
+         * its own, so that a hung FUSE or NFS mount, which may hold every
+         * general worker, never delays it.  Everything else shares the
+         * general workers, a quarter of them at most per uid. */
+        const char *rel;
+        r->general = (r->fs.granted & POLICY_FOLLOW) || mounts_fast_dir(r->path, r->path_len, &rel) < 0;
+        struct uidtab_entry *ue = c->ue;
+        if (r->general && ue->jobs >= s->uid_jobs_max) {
+                /* The uid has its share: the request waits its turn, its
+                 * deadline running, while the connection goes on. */
+                r->held = true;
+                *ue->held_tail = r;
+                ue->held_tail = &r->held_next;
+                ue->n_held++;
+        } else if (pool_submit(r->general ? &s->pool : &s->local_pool, &r->job) < 0) {
                 request_free(r);
                 conn_reply(c, stack->op, stack->id, EAGAIN, -1);
                 return;
-        }
+        } else if (r->general)
+                ue->jobs++;
         conn_ref(c);
         c->jobs++;
         s->n_deferred++;
@@ -389,13 +528,20 @@ static bool conn_read(struct conn *c, unsigned budget) {
                 bufs[i] = s->bufs[i];
 
         while (budget > 0) {
-                if (c->closing || c->broken || c->inflight >= s->cfg.max_inflight || c->jobs >= CONN_JOBS_MAX)
+                if (!conn_may_read(c))
                         break;
                 unsigned want = budget < SERVER_BATCH ? budget : SERVER_BATCH;
                 if (want > s->cfg.max_inflight - c->inflight)
                         want = s->cfg.max_inflight - c->inflight;
                 if (want > CONN_JOBS_MAX - c->jobs)
                         want = CONN_JOBS_MAX - c->jobs;
+                /* Any reply of the batch may stay with us, holding its
+                 * descriptor, if the client does not take it: a batch never
+                 * outgrows what is left of the budgets (one at a time once
+                 * they are spent). */
+                unsigned room = conn_fds_room(c);
+                if (want > room)
+                        want = room > 0 ? room : 1;
                 int n = fdpass_recv_many(c->fd, bufs, FDBR_WIRE_REQUEST_MAX, want, false, m);
                 if (n == -EAGAIN)
                         break;

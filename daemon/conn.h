@@ -10,8 +10,11 @@
 struct server;
 struct conn;
 
-/* Takes ownership of fd and of *id (left empty). */
-int conn_new(struct server *s, int fd, struct identity *id, struct conn **ret);
+struct uidtab_entry;
+
+/* Takes ownership of fd, of *id (left empty) and of one connection counted
+ * in ue. */
+int conn_new(struct server *s, int fd, struct identity *id, struct uidtab_entry *ue, struct conn **ret);
 void conn_free(struct conn *c);
 
 /* Answers what the client already sent, then closes once the replies are

@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#define POOL_THREADS_MAX_DEFAULT 16
+#define POOL_THREADS_MAX_DEFAULT 32
 
 struct pool_job {
         struct pool_job *next;

@@ -35,6 +35,9 @@ struct request {
         struct fsop fs;
         int result;                     /* a descriptor (OPEN), 0, or -errno */
         bool timed_out;                 /* the client was answered ETIMEDOUT already */
+        bool general;                   /* in the general workers, not the local ones */
+        bool held;                      /* waiting for one of its uid's general workers */
+        struct request *held_next;
         struct event deadline;
         size_t path_len;
         const char *path;               /* NUL-terminated */

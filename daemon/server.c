@@ -67,7 +67,8 @@ static void server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
                 return;
         }
 
-        r = uidtab_acquire(&s->uids, id.uid, s->cfg.max_clients_per_uid);
+        struct uidtab_entry *ue;
+        r = uidtab_acquire(&s->uids, id.uid, s->cfg.max_clients_per_uid, &ue);
         if (r < 0) {
                 log_ratelimited(&s->refused_log, LOG_WARNING, "connection refused: uid %u %s (--max-clients-per-uid)",
                                 (unsigned) id.uid, r == -EUSERS ? "is at its limit" : strerror(-r));
@@ -77,9 +78,10 @@ static void server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
 
         uid_t uid = id.uid;
         pid_t pid = id.pid;
-        r = conn_new(s, cfd, &id, &c);
+        r = conn_new(s, cfd, &id, ue, &c);
         if (r < 0) {
-                uidtab_release(&s->uids, uid);
+                ue->conns--;
+                uidtab_put(&s->uids, ue);
                 identity_done(&id);
                 log_ratelimited(&s->refused_log, LOG_WARNING, "connection refused: %s", strerror(-r));
                 return;
@@ -151,6 +153,7 @@ void server_conn_gone(struct server *s) {
 int server_init(struct server *s, struct event_base *base, int listen_fd, struct policy *policy,
                 const struct server_config *cfg) {
         s->pool.efd = -1;
+        s->local_pool.efd = -1;
         s->base = base;
         s->cfg = *cfg;
         s->listen_fd = listen_fd;
@@ -166,6 +169,11 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
                 int limit = (int) rl.rlim_cur;
                 s->fd_ceiling = limit - (limit / 4 < SERVER_FD_RESERVE ? limit / 4 : SERVER_FD_RESERVE);
         }
+        /* Untaken replies may hold a quarter of what connections may use,
+         * a uid a quarter of that (but never less than one connection's
+         * worth of requests in flight). */
+        s->fds_max = (s->fd_ceiling == INT_MAX ? 1u << 20 : (unsigned) s->fd_ceiling) / 4;
+        s->uid_fds_max = s->fds_max / 4 > cfg->max_inflight ? s->fds_max / 4 : cfg->max_inflight;
         server_arm_exit_idle(s);
 
         struct timeval idle = { .tv_sec = cfg->idle_timeout_s };
@@ -177,6 +185,10 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
         int r = pool_init(&s->pool, base, cfg->max_workers);
         if (r < 0)
                 return r;
+        r = pool_init(&s->local_pool, base, SERVER_LOCAL_WORKERS);
+        if (r < 0)
+                return r;
+        s->uid_jobs_max = cfg->max_workers / 4 > 0 ? cfg->max_workers / 4 : 1;
         r = mounts_init(base);
         if (r < 0)
                 return r;
@@ -194,6 +206,7 @@ void server_done(struct server *s) {
                 conn_free(LIST_FIRST(&s->conns));
         /* Requests still in workers complete into closed connections. */
         pool_done(&s->pool);
+        pool_done(&s->local_pool);
         event_del(&s->accept_retry);
         event_del(&s->exit_idle);
         event_del(&s->stop_deadline);

@@ -28,6 +28,8 @@
 /* Records read, and replies sent, per system call and per turn of one
  * connection before the loop moves on to others. */
 #define SERVER_BATCH 32
+/* Workers for cold lookups and creates on local mounts. */
+#define SERVER_LOCAL_WORKERS 4
 
 struct server_config {
         unsigned max_clients;
@@ -58,7 +60,12 @@ struct server {
         struct conn_list conns;
         unsigned n_conns;
         struct uidtab uids;
-        struct pool pool;
+        struct pool pool;                 /* general workers */
+        struct pool local_pool;           /* work that stays on local mounts */
+        unsigned uid_jobs_max;            /* general workers' requests per uid */
+        unsigned uid_fds_max;             /* descriptors in untaken replies per uid */
+        unsigned fds_max;                 /* ... and in all */
+        unsigned held_fds;
         /* Shared timeouts: libevent keeps equal timeouts in a queue, not the
          * heap, so thousands of connections cost nothing to time. */
         const struct timeval *idle_timeout;

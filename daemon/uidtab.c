@@ -5,12 +5,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-struct uidtab_entry {
-        struct uidtab_entry *next;
-        uid_t uid;
-        unsigned count;
-};
-
 static unsigned bucket(const struct uidtab *t, uid_t uid) {
         /* Fibonacci hashing spreads consecutive uids. */
         return (unsigned) (((uint64_t) uid * 0x9E3779B97F4A7C15ull) >> 32) & (t->n_buckets - 1);
@@ -45,13 +39,15 @@ static struct uidtab_entry **find(const struct uidtab *t, uid_t uid) {
         return p;
 }
 
-int uidtab_acquire(struct uidtab *t, uid_t uid, unsigned max) {
+int uidtab_acquire(struct uidtab *t, uid_t uid, unsigned max, struct uidtab_entry **ret) {
         struct uidtab_entry **p = find(t, uid);
 
         if (p && *p) {
-                if ((*p)->count >= max)
+                if ((*p)->conns >= max)
                         return -EUSERS;
-                return (int) ++(*p)->count;
+                (*p)->conns++;
+                *ret = *p;
+                return 0;
         }
         if (max == 0)
                 return -EUSERS;
@@ -62,28 +58,28 @@ int uidtab_acquire(struct uidtab *t, uid_t uid, unsigned max) {
         if (!e)
                 return -ENOMEM;
         unsigned k = bucket(t, uid);
-        *e = (struct uidtab_entry) { .next = t->buckets[k], .uid = uid, .count = 1 };
+        *e = (struct uidtab_entry) { .next = t->buckets[k], .uid = uid, .conns = 1 };
+        e->held_tail = &e->held_head;
         t->buckets[k] = e;
         t->n_entries++;
-        return 1;
+        *ret = e;
+        return 0;
 }
 
-void uidtab_release(struct uidtab *t, uid_t uid) {
-        struct uidtab_entry **p = find(t, uid);
-
-        if (!p || !*p)
+void uidtab_put(struct uidtab *t, struct uidtab_entry *e) {
+        if (!e || e->conns || e->jobs || e->fds || e->n_held)
                 return;
-        if (--(*p)->count == 0) {
-                struct uidtab_entry *e = *p;
-                *p = e->next;
-                free(e);
-                t->n_entries--;
-        }
+        struct uidtab_entry **p = find(t, e->uid);
+        if (!p || *p != e)
+                return;
+        *p = e->next;
+        free(e);
+        t->n_entries--;
 }
 
 unsigned uidtab_count(const struct uidtab *t, uid_t uid) {
         struct uidtab_entry **p = find(t, uid);
-        return p && *p ? (*p)->count : 0;
+        return p && *p ? (*p)->conns : 0;
 }
 
 void uidtab_done(struct uidtab *t) {

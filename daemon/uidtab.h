@@ -1,13 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Connections per uid, for --max-clients-per-uid.  A uid's entry exists
- * only while it has connections, so the table is bounded by the number of
- * clients. */
+/* What each client uid holds of the daemon: connections (for
+ * --max-clients-per-uid), requests in the general worker lane, and
+ * descriptors in replies its clients have not taken.  An entry exists only
+ * while one of them is not zero, so the table is bounded by what clients
+ * hold. */
 
 #include <sys/types.h>
 
-struct uidtab_entry;
+struct request;
+
+struct uidtab_entry {
+        struct uidtab_entry *next;
+        uid_t uid;
+        unsigned conns;
+        unsigned jobs;                  /* in the general workers */
+        unsigned fds;
+        /* Requests waiting for one of the uid's share of general workers,
+         * oldest first. */
+        struct request *held_head;
+        struct request **held_tail;
+        unsigned n_held;
+};
 
 struct uidtab {
         struct uidtab_entry **buckets;
@@ -15,9 +30,12 @@ struct uidtab {
         unsigned n_entries;
 };
 
-/* Counts one more connection for uid unless it already has max.  Returns
- * the new count, -EUSERS when at the limit, -ENOMEM. */
-int uidtab_acquire(struct uidtab *t, uid_t uid, unsigned max);
-void uidtab_release(struct uidtab *t, uid_t uid);
+/* Counts one more connection for uid unless it already has max, and
+ * returns its entry.  Returns 0, -EUSERS when at the limit, -ENOMEM. */
+int uidtab_acquire(struct uidtab *t, uid_t uid, unsigned max, struct uidtab_entry **ret);
+
+/* Frees the entry if it holds nothing any more; call after decrementing. */
+void uidtab_put(struct uidtab *t, struct uidtab_entry *e);
+
 unsigned uidtab_count(const struct uidtab *t, uid_t uid);
 void uidtab_done(struct uidtab *t);

@@ -33,7 +33,8 @@
 
 static const char policy_text[] =
         "any @DIR@/data/** read\n"
-        "any @DIR@/fuse/** read\n";
+        "any @DIR@/fuse/** read\n"
+        "uid=65534 @DIR@/data/out/** write,create\n";
 
 #define LOCAL_CONTENT "local data\n"
 
@@ -495,6 +496,24 @@ END_TEST
 /* One client naming files on a hung filesystem gets at most 8 requests
  * into the workers; past that its connection is not read (back-pressure),
  * and the other workers stay for everyone else. */
+static int other_uid_served(void *arg) {
+        int fd = tu_connect(D.socket);
+        TU_REQUIRE(fd >= 0);
+        for (int i = 0; i < 2; i++) {
+                char *p = path_of(i ? "data/local.txt" : "fuse/file.txt");
+                int rfd = -1;
+                int st = tu_request(fd, FDBR_OP_OPEN, FDBR_F_READ, 0, p, &rfd);
+                TU_REQUIRE(st == 0 && rfd >= 0, "%s: status %d", p, st);
+                char buf[64] = "";
+                TU_REQUIRE(read(rfd, buf, sizeof buf - 1) > 0);
+                TU_REQUIRE(strcmp(buf, i ? LOCAL_CONTENT : "fuse data\n") == 0, "%s: read '%s'", p, buf);
+                close(rfd);
+                free(p);
+        }
+        close(fd);
+        return 0;
+}
+
 START_TEST(hung_client_bounded) {
         enum { JOBS_MAX = 8, N = 12 };
         start(NULL);
@@ -504,8 +523,10 @@ START_TEST(hung_client_bounded) {
                 ck_assert_int_eq(tu_send(a, FDBR_OP_OPEN, id, FDBR_F_READ, 0, hang), 0);
         ck_assert_int_eq(tu_send(a, FDBR_OP_PING, 100, 0, 0, NULL), 0);
         fuse_wait_events("open-blocked /hang-open", JOBS_MAX, 10000);
-        /* Another client, on the same filesystem, is served meanwhile. */
-        open_and_read(b, "fuse/file.txt", "fuse data\n");
+        /* Another uid, on the same filesystem, is served meanwhile: the hung
+         * requests hold only their own uid's share of the workers. */
+        tu_run_as(TU_NOBODY, TU_NOBODY, other_uid_served, NULL);
+        /* The same uid's local work does not wait for its hung share. */
         open_and_read(b, "data/local.txt", LOCAL_CONTENT);
         usleep(300000);
         ck_assert_uint_eq(fuse_events("open-blocked /hang-open"), JOBS_MAX);
@@ -535,6 +556,67 @@ START_TEST(hung_client_bounded) {
         close(b);
         free(hang);
         expect_baseline("a client with its requests hung");
+        stop();
+}
+END_TEST
+
+/* Another uid creates in a local directory and opens on FUSE. */
+static int other_uid_not_starved(void *arg) {
+        int fd = tu_connect(D.socket);
+        TU_REQUIRE(fd >= 0);
+        char *out = path_of("data/out/new");
+        char *fuse = path_of("fuse/file.txt");
+        int rfd = -1;
+        int st = tu_request(fd, FDBR_OP_OPEN, FDBR_F_WRITE | FDBR_F_CREATE, 0644, out, &rfd);
+        TU_REQUIRE(st == 0 && rfd >= 0, "create: status %d", st);
+        close(rfd);
+        st = tu_request(fd, FDBR_OP_OPEN, FDBR_F_READ, 0, fuse, &rfd);
+        TU_REQUIRE(st == 0 && rfd >= 0, "fuse: status %d", st);
+        close(rfd);
+        free(out);
+        free(fuse);
+        close(fd);
+        return 0;
+}
+
+/* One uid cannot starve the others by opening many connections, each with
+ * its share of requests hung in the filesystem: the uid's requests beyond
+ * a quarter of the general workers wait their turn, and work that stays on
+ * local mounts has workers of its own. */
+START_TEST(one_uid_cannot_starve_others) {
+        enum { CONNS = 5, PER_CONN = 8 };
+        static const char *const args[] = { "--max-workers", "16", "--open-timeout", "30000", NULL };
+        start(args);
+        char *out = path_of("data/out");
+        tu_mkdir(out, 0755, TU_NOBODY, TU_NOBODY);
+        char *hang = path_of("fuse/hang-open");
+        int a[CONNS];
+        for (int i = 0; i < CONNS; i++) {
+                a[i] = connect_ok();
+                for (uint32_t id = 1; id <= PER_CONN; id++)
+                        ck_assert_int_eq(tu_send(a[i], FDBR_OP_OPEN, id, FDBR_F_READ, 0, hang), 0);
+        }
+        /* A quarter of 16 workers for the uid: 4 hang, the rest wait. */
+        fuse_wait_events("open-blocked /hang-open", 4, 10000);
+        usleep(300000);
+        ck_assert_uint_eq(fuse_events("open-blocked /hang-open"), 4);
+
+        tu_run_as(TU_NOBODY, TU_NOBODY, other_uid_not_starved, NULL);
+
+        fuse_release();
+        for (int i = 0; i < CONNS; i++) {
+                for (int k = 0; k < PER_CONN; k++) {
+                        struct wire_reply r;
+                        int rfd = -1;
+                        ck_assert_int_eq(tu_recv(a[i], &r, &rfd, 20000), 0);
+                        ck_assert_uint_eq(r.status, 0);
+                        close(rfd);
+                }
+                close(a[i]);
+        }
+        free(hang);
+        free(out);
+        expect_baseline("one uid's hung requests");
         stop();
 }
 END_TEST
@@ -578,6 +660,7 @@ static Suite *fuse_suite(void) {
         tcase_add_test(tc, hang_in_lookup);
         tcase_add_test(tc, close_while_in_worker);
         tcase_add_test(tc, hung_client_bounded);
+        tcase_add_test(tc, one_uid_cannot_starve_others);
         tcase_add_test(tc, served_through_worker);
         tcase_add_test(tc, stop_while_hung);
         suite_add_tcase(s, tc);
