@@ -126,17 +126,24 @@ int cli_fail(const struct cli *c, const char *what, int error) {
         }
 }
 
+/* Waits for one request just submitted (submitted: what the submitting
+ * call returned) and turns its outcome into an exit status. */
+static int cli_finish(struct cli *c, struct cli_request *req, int submitted) {
+        if (submitted < 0)
+                return cli_fail(c, req->path, submitted);
+        cli_wait(c, req, 1);
+        if (req->result < 0)
+                return cli_fail(c, req->path, req->result);
+        return CLI_EXIT_OK;
+}
+
 int cli_open(struct cli *c, const char *path, int flags, mode_t mode, int *ret_fd) {
         struct cli_request req = { .path = path };
 
-        int r = fdbr_conn_open(c->conn, path, flags, mode, cli_request_done, &req);
-        if (r < 0)
-                return cli_fail(c, path, r);
-        cli_wait(c, &req, 1);
-        if (req.result < 0)
-                return cli_fail(c, path, req.result);
-        *ret_fd = req.result;
-        return CLI_EXIT_OK;
+        int r = cli_finish(c, &req, fdbr_conn_open(c->conn, path, flags, mode, cli_request_done, &req));
+        if (r == CLI_EXIT_OK)
+                *ret_fd = req.result;
+        return r;
 }
 
 static int cli_ping(struct cli *c, int argc, char **argv) {
@@ -163,13 +170,7 @@ static int cli_ping(struct cli *c, int argc, char **argv) {
                 return r;
 
         struct cli_request req = { .path = "ping" };
-        r = fdbr_conn_ping(c->conn, cli_request_done, &req);
-        if (r < 0)
-                return cli_fail(c, req.path, r);
-        cli_wait(c, &req, 1);
-        if (req.result < 0)
-                return cli_fail(c, req.path, req.result);
-        return CLI_EXIT_OK;
+        return cli_finish(c, &req, fdbr_conn_ping(c->conn, cli_request_done, &req));
 }
 
 static int cli_check(struct cli *c, int argc, char **argv) {
@@ -210,13 +211,7 @@ static int cli_check(struct cli *c, int argc, char **argv) {
                 return r;
 
         struct cli_request req = { .path = path };
-        r = fdbr_conn_check(c->conn, path, flags | extra, cli_request_done, &req);
-        if (r < 0)
-                return cli_fail(c, path, r);
-        cli_wait(c, &req, 1);
-        if (req.result < 0)
-                return cli_fail(c, path, req.result);
-        return CLI_EXIT_OK;
+        return cli_finish(c, &req, fdbr_conn_check(c->conn, path, flags | extra, cli_request_done, &req));
 }
 
 /* With 0, 1 or 2 closed, the first descriptors the broker hands out would
