@@ -352,6 +352,16 @@ int main(int argc, char **argv) {
         umask(0);
         signal(SIGPIPE, SIG_IGN);
 
+        /* From the moment the socket exists a stop request must be handled
+         * (the socket removed, exit 0), not kill us with the default
+         * action: held until the loop's handlers are in place. */
+        static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
+        sigset_t held, previous;
+        sigemptyset(&held);
+        for (size_t i = 0; i < ELEMENTSOF(signals); i++)
+                sigaddset(&held, signals[i]);
+        sigprocmask(SIG_BLOCK, &held, &previous);
+
         r = listen_inherit(&ls);
         if (r < 0)
                 goto out;
@@ -376,7 +386,6 @@ int main(int argc, char **argv) {
                 goto out;
         }
 
-        static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
         for (size_t i = 0; i < ELEMENTSOF(signals); i++) {
                 d.sigs[i] = evsignal_new(d.base, signals[i], on_signal, &d);
                 if (!d.sigs[i] || evsignal_add(d.sigs[i], NULL) < 0) {
@@ -384,6 +393,7 @@ int main(int argc, char **argv) {
                         goto out;
                 }
         }
+        sigprocmask(SIG_SETMASK, &previous, NULL);
 
         log_msg(LOG_NOTICE, "serving %s (%s), policy %s with %zu rules",
                 ls.created ? ls.path : "socket passed by systemd", ls.created ? "created" : "inherited",
