@@ -43,6 +43,8 @@ static unsigned fake_stride, fake_offset;
 static int fake_variant;
 /* When open, script_gather() reads nothing before a byte arrives here. */
 static int fake_go[2] = { -1, -1 };
+/* When open, script_gather() writes a byte here once every reply is sent. */
+static int fake_sent[2] = { -1, -1 };
 /* script_gather() checks the requests arrive in the order
  * test_many_in_flight() submits them. */
 static bool fake_check_order;
@@ -200,6 +202,8 @@ static void script_gather(int listen_fd) {
         }
         for (unsigned j = 0; j < fake_n; j++)
                 fake_answer(fd, &q[(fake_stride * j + fake_offset) % fake_n]);
+        if (fake_sent[1] >= 0)
+                FAKE_ASSERT(write(fake_sent[1], "s", 1) == 1);
         fake_expect_eof(fd);
         free(q);
 }
@@ -943,17 +947,23 @@ START_TEST(test_callback_frees_conn) {
         fake_n = 3;
         fake_stride = 1;
         fake_offset = 0;
+        ck_assert_int_eq(pipe2(fake_sent, O_CLOEXEC), 0);
         fake_start(&f, script_gather);
+        close(fake_sent[1]);
+        fake_sent[1] = -1;
         struct event_base *base = event_base_new();
         int n0 = tu_count_fds(getpid());
         fdbr_conn *conn = connect_fake(base, &f);
         struct rec r[3] = {};
 
-        /* All three replies arrive in one batch; the first callback frees
-         * the connection under the reader's feet. */
+        /* All three replies arrive in one batch (the loop runs only once
+         * the fake has sent them all); the first callback frees the
+         * connection under the reader's feet. */
         r[0].free_conn = &conn;
         for (int i = 0; i < 3; i++)
                 ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[i]), 0);
+        char c;
+        ck_assert_int_eq(read(fake_sent[0], &c, 1), 1);
         run_until(base, 1);
 
         ck_assert_ptr_null(conn);
@@ -964,6 +974,7 @@ START_TEST(test_callback_frees_conn) {
                 ck_assert_int_eq(r[i].result, -ECANCELED);
         }
         ck_assert_int_eq(tu_count_fds(getpid()), n0);
+        fake_sent[0] = safe_close(fake_sent[0]);
         ck_assert_int_eq(event_base_loop(base, EVLOOP_NONBLOCK), 1);
         ck_assert_int_eq(total_calls, 3);
         event_base_free(base);
