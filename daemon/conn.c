@@ -72,15 +72,9 @@ static void conn_unref(struct conn *c) {
         free(c);
 }
 
-/* Brings the registered events in line with the state: read while there
- * is room for more requests, write while replies wait. */
-/* A uid, or the whole server, holds too many descriptors in replies that
- * were not taken: connections with replies still queued are not read. */
-static bool conn_fds_over(const struct conn *c) {
-        const struct server *s = c->srv;
-        return c->ue->fds >= s->uid_fds_max || s->held_fds >= s->fds_max;
-}
-
+/* How many more descriptors replies not taken by their clients may hold,
+ * for this uid and in all.  At zero, connections with replies still
+ * queued are not read. */
 static unsigned conn_fds_room(const struct conn *c) {
         const struct server *s = c->srv;
         unsigned uid_room = c->ue->fds < s->uid_fds_max ? s->uid_fds_max - c->ue->fds : 0;
@@ -93,9 +87,11 @@ static unsigned conn_fds_room(const struct conn *c) {
  * descriptor budget. */
 static bool conn_may_read(const struct conn *c) {
         return !c->closing && !c->broken && c->inflight < c->srv->cfg.max_inflight && c->jobs < CONN_JOBS_MAX &&
-               !(c->q_head && conn_fds_over(c));
+               !(c->q_head && conn_fds_room(c) == 0);
 }
 
+/* Brings the registered events in line with the state: read while there
+ * is room for more requests, write while replies wait. */
 static void conn_update(struct conn *c) {
         bool want_read = conn_may_read(c);
         bool want_write = !c->broken && c->q_head;
@@ -302,17 +298,26 @@ static void conn_job_run(struct pool_job *job) {
         request_fs(r, false);
 }
 
+/* Takes req off its uid's queue of requests waiting for a general worker. */
+static void conn_unhold(struct uidtab_entry *ue, struct request *req) {
+        for (struct request **p = &ue->held_head; *p; p = &(*p)->held_next)
+                if (*p == req) {
+                        *p = req->held_next;
+                        if (!*p)
+                                ue->held_tail = p;
+                        req->held_next = NULL;
+                        req->held = false;
+                        ue->n_held--;
+                        return;
+                }
+}
+
 /* Gives the uid's general workers to the request that waited longest for
  * one, if any. */
 static void conn_run_held(struct server *s, struct uidtab_entry *ue) {
         while (ue->held_head && ue->jobs < s->uid_jobs_max) {
                 struct request *r = ue->held_head;
-                ue->held_head = r->held_next;
-                if (!ue->held_head)
-                        ue->held_tail = &ue->held_head;
-                r->held_next = NULL;
-                r->held = false;
-                ue->n_held--;
+                conn_unhold(ue, r);
                 if (pool_submit(&s->pool, &r->job) == 0) {
                         ue->jobs++;
                         continue;
@@ -326,20 +331,6 @@ static void conn_run_held(struct server *s, struct uidtab_entry *ue) {
                 conn_settle(c);
                 conn_unref(c);
         }
-}
-
-/* Takes req off its uid's queue of requests waiting for a general worker. */
-static void conn_unhold(struct uidtab_entry *ue, struct request *req) {
-        for (struct request **p = &ue->held_head; *p; p = &(*p)->held_next)
-                if (*p == req) {
-                        *p = req->held_next;
-                        if (!*p)
-                                ue->held_tail = p;
-                        req->held_next = NULL;
-                        req->held = false;
-                        ue->n_held--;
-                        return;
-                }
 }
 
 /* A client that leaves takes its waiting requests with it: they would only

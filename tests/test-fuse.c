@@ -621,6 +621,59 @@ START_TEST(one_uid_cannot_starve_others) {
 }
 END_TEST
 
+/* Requests waiting for their uid's share of the workers keep their
+ * deadline, and leave with a client that goes away. */
+START_TEST(held_requests_time_out_and_leave) {
+        static const char *const args[] = { "--max-workers", "4", "--open-timeout", "1500", NULL };
+        start(args);
+        char *hang = path_of("fuse/hang-open");
+        /* The uid's share of 4 workers is 1: it hangs. */
+        int a = connect_ok();
+        ck_assert_int_eq(tu_send(a, FDBR_OP_OPEN, 1, FDBR_F_READ, 0, hang), 0);
+        fuse_wait_events("open-blocked /hang-open", 1, 10000);
+
+        /* These wait for it, and time out waiting. */
+        int b = connect_ok();
+        for (uint32_t id = 10; id < 13; id++)
+                ck_assert_int_eq(tu_send(b, FDBR_OP_OPEN, id, FDBR_F_READ, 0, hang), 0);
+        long long t0 = tu_now_ms();
+        for (int i = 0; i < 3; i++) {
+                struct wire_reply r;
+                int rfd = -1;
+                ck_assert_int_eq(tu_recv(b, &r, &rfd, 10000), 0);
+                ck_assert_uint_eq(r.status, ETIMEDOUT);
+                ck_assert_int_eq(rfd, -1);
+        }
+        ck_assert_int_ge(tu_now_ms() - t0, 1000);
+        ck_assert_uint_eq(fuse_events("open-blocked /hang-open"), 1);
+
+        /* A client leaving with requests still waiting takes them along:
+         * they never reach the filesystem. */
+        int c = connect_ok();
+        for (uint32_t id = 20; id < 23; id++)
+                ck_assert_int_eq(tu_send(c, FDBR_OP_OPEN, id, FDBR_F_READ, 0, hang), 0);
+        ck_assert_int_eq(tu_send(c, FDBR_OP_PING, 30, 0, 0, NULL), 0);
+        struct wire_reply r;
+        ck_assert_int_eq(tu_recv(c, &r, NULL, 5000), 0);
+        ck_assert_uint_eq(r.id, 30);
+        close(c);
+        close(b);
+        usleep(200000);
+
+        fuse_release();
+        ck_assert_int_eq(tu_recv(a, &r, NULL, 10000), 0);
+        ck_assert_uint_eq(r.id, 1);
+        ck_assert_uint_eq(r.status, ETIMEDOUT);
+        fuse_wait_events("release /hang-open", 1, 10000);
+        usleep(300000);
+        ck_assert_uint_eq(fuse_events("open-blocked /hang-open"), 1);
+        close(a);
+        free(hang);
+        expect_baseline("requests waiting for their uid's workers");
+        stop();
+}
+END_TEST
+
 /* Stopping is not held up by a filesystem that never answers: the client
  * waiting on it is let go and the socket removed within the grace period
  * and the pool's drain; the process itself ends once the kernel lets the
@@ -661,6 +714,7 @@ static Suite *fuse_suite(void) {
         tcase_add_test(tc, close_while_in_worker);
         tcase_add_test(tc, hung_client_bounded);
         tcase_add_test(tc, one_uid_cannot_starve_others);
+        tcase_add_test(tc, held_requests_time_out_and_leave);
         tcase_add_test(tc, served_through_worker);
         tcase_add_test(tc, stop_while_hung);
         suite_add_tcase(s, tc);
