@@ -4,7 +4,7 @@
 set -eu
 
 pkgs="build-essential cmake pkg-config libevent-dev libsystemd-dev check
-      systemd util-linux procps scdoc mandoc man-db bubblewrap libfuse3-dev fuse3"
+      systemd util-linux procps scdoc mandoc man-db bubblewrap libfuse3-dev fuse3 valgrind"
 
 missing=
 for p in $pkgs; do

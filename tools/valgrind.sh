@@ -11,7 +11,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 build=$(realpath "${BUILD_DIR:-build}")
-command -v valgrind >/dev/null || { apt-get install -y -qq valgrind >/dev/null; }
+tools/deps.sh
 
 work=$(mktemp -d /tmp/fdbr-valgrind.XXXXXX)
 chmod 755 "$work"
