@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,9 +41,10 @@ static int bind_notify(const char *path) {
         return fd;
 }
 
-pid_t tu_daemon_spawn(struct tu_daemon *d, const char *const *args) {
+static pid_t spawn_opts(struct tu_daemon *d, const char *const *args, const struct tu_spawn_opts *o) {
         const char *argv[64];
         size_t n = 0;
+        pid_t parent = getpid();
 
         argv[n++] = FDBRD_PATH;
         argv[n++] = "--socket";
@@ -52,17 +58,36 @@ pid_t tu_daemon_spawn(struct tu_daemon *d, const char *const *args) {
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                        _exit(122);
                 int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
                 if (log < 0 || dup2(log, STDERR_FILENO) < 0)
                         _exit(120);
+                /* Only its own descriptors: the tests count them, and one
+                 * inherited above a low RLIMIT_NOFILE would skew the
+                 * count against the limit. */
+                if (close_range(3, ~0u, 0) < 0)
+                        _exit(125);
+                if (o && o->nofile) {
+                        struct rlimit rl = { .rlim_cur = o->nofile, .rlim_max = o->nofile };
+                        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                                _exit(123);
+                }
                 setenv("NOTIFY_SOCKET", d->notify, 1);
                 unsetenv("LISTEN_FDS");
                 unsetenv("LISTEN_PID");
                 unsetenv("JOURNAL_STREAM");
+                for (const char *const *e = o ? o->env : NULL; e && *e; e++)
+                        if (putenv((char *) *e) < 0)
+                                _exit(124);
                 execv(argv[0], (char **) argv);
                 _exit(121);
         }
         return pid;
+}
+
+pid_t tu_daemon_spawn(struct tu_daemon *d, const char *const *args) {
+        return spawn_opts(d, args, NULL);
 }
 
 char *tu_subst_dir(const char *text, const char *dir) {
@@ -85,30 +110,7 @@ char *tu_subst_dir(const char *text, const char *dir) {
 }
 
 void tu_daemon_start(struct tu_daemon *d, const char *policy_text, const char *const *args) {
-        char buf[4096];
-
-        *d = (struct tu_daemon) { .pid = -1, .notify_fd = -1 };
-        d->dir = tu_mkdtemp();
-        d->socket = tu_strdupf("%s/fdbroker.sock", d->dir);
-        d->policy = tu_strdupf("%s/policy.conf", d->dir);
-        d->log = tu_strdupf("%s/daemon.log", d->dir);
-        d->notify = tu_strdupf("%s/notify", d->dir);
-        char *text = tu_subst_dir(policy_text, d->dir);
-        tu_write_file(d->policy, text, 0644, 0, 0);
-        free(text);
-        d->notify_fd = bind_notify(d->notify);
-
-        d->pid = tu_daemon_spawn(d, args);
-        for (;;) {
-                int n = tu_daemon_notify(d, buf, sizeof buf - 1, 10000);
-                if (n < 0) {
-                        char *log = tu_daemon_log(d);
-                        ck_abort_msg("fdbrokerd did not become ready; its log:\n%s", log);
-                }
-                buf[n] = 0;
-                if (strstr(buf, "READY=1"))
-                        break;
-        }
+        tu_daemon_start_opts(d, policy_text, args, NULL);
 }
 
 int tu_daemon_notify(struct tu_daemon *d, char *buf, size_t size, int timeout_ms) {
@@ -158,6 +160,7 @@ void tu_daemon_stop(struct tu_daemon *d) {
         free(d->policy);
         free(d->log);
         free(d->notify);
+        free(d->baseline_fds);
         *d = (struct tu_daemon) { .pid = -1, .notify_fd = -1 };
 }
 
@@ -331,56 +334,6 @@ void tu_run_as(uid_t uid, gid_t gid, tu_child_fn fn, void *arg) {
 
 /* ---- resilience tests ------------------------------------------------- */
 
-#include <dirent.h>
-#include <sched.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-
-static pid_t spawn_opts(struct tu_daemon *d, const char *const *args, const struct tu_spawn_opts *o) {
-        const char *argv[64];
-        size_t n = 0;
-        pid_t parent = getpid();
-
-        argv[n++] = FDBRD_PATH;
-        argv[n++] = "--socket";
-        argv[n++] = d->socket;
-        argv[n++] = "--policy";
-        argv[n++] = d->policy;
-        for (; args && *args && n < 62; args++)
-                argv[n++] = *args;
-        argv[n] = NULL;
-
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-                        _exit(122);
-                int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-                if (log < 0 || dup2(log, STDERR_FILENO) < 0)
-                        _exit(120);
-                /* Only its own descriptors: the tests count them, and one
-                 * inherited above a low RLIMIT_NOFILE would skew the
-                 * count against the limit. */
-                if (close_range(3, ~0u, 0) < 0)
-                        _exit(125);
-                if (o && o->nofile) {
-                        struct rlimit rl = { .rlim_cur = o->nofile, .rlim_max = o->nofile };
-                        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-                                _exit(123);
-                }
-                setenv("NOTIFY_SOCKET", d->notify, 1);
-                unsetenv("LISTEN_FDS");
-                unsetenv("LISTEN_PID");
-                unsetenv("JOURNAL_STREAM");
-                for (const char *const *e = o ? o->env : NULL; e && *e; e++)
-                        if (putenv((char *) *e) < 0)
-                                _exit(124);
-                execv(argv[0], (char **) argv);
-                _exit(121);
-        }
-        return pid;
-}
 
 void tu_daemon_start_opts(struct tu_daemon *d, const char *policy_text, const char *const *args,
                           const struct tu_spawn_opts *o) {
@@ -519,4 +472,33 @@ int tu_settled_fds(const struct tu_daemon *d, const char *path) {
                 last = n;
                 usleep(100000);
         }
+}
+
+void tu_daemon_baseline(struct tu_daemon *d, const char *path) {
+        d->baseline = tu_settled_fds(d, path);
+        free(d->baseline_fds);
+        d->baseline_fds = tu_fd_list(d->pid);
+}
+
+void tu_daemon_expect_baseline(struct tu_daemon *d, const char *after) {
+        int n = tu_wait_fds(d->pid, d->baseline, 15000);
+        if (n != d->baseline) {
+                char *log = tu_daemon_log(d), *now = tu_fd_list(d->pid);
+                size_t len = strlen(log);
+                ck_abort_msg("after %s the daemon holds %d descriptors, %d before:\n now   %s\n before %s\n"
+                             "the end of its log:\n%s", after, n, d->baseline, now, d->baseline_fds,
+                             log + (len > 2000 ? len - 2000 : 0));
+        }
+}
+
+int tu_connect_ok(const char *socket_path) {
+        int fd = tu_connect(socket_path);
+        ck_assert_msg(fd >= 0, "connect: %s", strerror(-fd));
+        return fd;
+}
+
+void tu_set_nonblock(int fd) {
+        int fl = fcntl(fd, F_GETFL);
+        ck_assert_int_ge(fl, 0);
+        ck_assert_int_eq(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
 }

@@ -20,6 +20,8 @@ struct tu_daemon {
         char *log;          /* daemon's stderr */
         char *notify;       /* NOTIFY_SOCKET path */
         int notify_fd;
+        int baseline;       /* descriptors with no client, see tu_daemon_baseline */
+        char *baseline_fds; /* what they are */
 };
 
 /* Replaces every "@DIR@" in text with dir (malloc'ed result). */
@@ -137,3 +139,16 @@ char *tu_fd_list(pid_t pid);
  * set up whatever it keeps for serving files, and the same twice in a
  * row 100 ms apart. */
 int tu_settled_fds(const struct tu_daemon *d, const char *path);
+
+/* Records what the daemon holds with no client (tu_settled_fds of path),
+ * for tu_daemon_expect_baseline. */
+void tu_daemon_baseline(struct tu_daemon *d, const char *path);
+
+/* Fails the test unless the daemon is back to its baseline within 15 s,
+ * naming what it holds now and before, and the end of its log. */
+void tu_daemon_expect_baseline(struct tu_daemon *d, const char *after);
+
+/* tu_connect that must succeed. */
+int tu_connect_ok(const char *socket_path);
+
+void tu_set_nonblock(int fd);

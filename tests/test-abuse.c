@@ -38,10 +38,6 @@ static const char policy_text[] =
 #define PUBLIC_CONTENT "public data\n"
 
 static struct tu_daemon D;
-/* The daemon's descriptors with no client: their number, and what they
- * are, for the message when a test leaves it with others. */
-static int baseline = -1;
-static char *baseline_fds;
 
 static char *path_of(const char *rel) {
         return tu_strdupf("%s/%s", D.dir, rel);
@@ -66,10 +62,8 @@ static void make_tree(void) {
  * leaves it with exactly that. */
 static void rebaseline(void) {
         char *p = path_of("data/public.txt");
-        baseline = tu_settled_fds(&D, p);
+        tu_daemon_baseline(&D, p);
         free(p);
-        free(baseline_fds);
-        baseline_fds = tu_fd_list(D.pid);
 }
 
 /* In a mount namespace of its own, the daemon does not see mounts made
@@ -81,30 +75,8 @@ static void start(const char *const *args) {
         rebaseline();
 }
 
-/* Every client closed: the daemon must be back to its own descriptors. */
-static void expect_baseline(const char *after) {
-        int n = tu_wait_fds(D.pid, baseline, 15000);
-        if (n != baseline) {
-                char *now = tu_fd_list(D.pid);
-                ck_abort_msg("after %s the daemon holds %d descriptors, %d before:\n now   %s\n before %s", after, n,
-                             baseline, now, baseline_fds);
-        }
-}
-
 static void stop(void) {
         tu_daemon_stop(&D);
-}
-
-static int connect_ok(void) {
-        int fd = tu_connect(D.socket);
-        ck_assert_msg(fd >= 0, "connect: %s", strerror(-fd));
-        return fd;
-}
-
-static void set_nonblock(int fd) {
-        int fl = fcntl(fd, F_GETFL);
-        ck_assert_int_ge(fl, 0);
-        ck_assert_int_eq(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
 }
 
 /* A PING on fd answered within limit_ms; returns the time it took. */
@@ -124,7 +96,7 @@ static long long ping_ms(int fd, uint32_t id, long long limit_ms) {
 /* A new client, connected and answered now, within limit_ms. */
 static void fresh_client_served(long long limit_ms) {
         long long t0 = tu_now_ms();
-        int fd = connect_ok();
+        int fd = tu_connect_ok(D.socket);
         ping_ms(fd, 1, limit_ms);
         char *p = path_of("data/public.txt");
         int rfd = -1;
@@ -190,11 +162,11 @@ START_TEST(idle_connections) {
         int *fds = calloc(N, sizeof *fds);
         ck_assert_ptr_nonnull(fds);
         for (int i = 0; i < N; i++)
-                fds[i] = connect_ok();
+                fds[i] = tu_connect_ok(D.socket);
         /* Every one of them accepted and held by the daemon, none refused. */
-        int n = tu_wait_fds(D.pid, baseline + N, 30000);
-        ck_assert_msg(n == baseline + N, "daemon holds %d descriptors with %d idle clients (baseline %d)", n, N,
-                      baseline);
+        int n = tu_wait_fds(D.pid, D.baseline + N, 30000);
+        ck_assert_msg(n == D.baseline + N, "daemon holds %d descriptors with %d idle clients (baseline %d)", n, N,
+                      D.baseline);
         for (int i = 0; i < N; i += 97)
                 ck_assert_msg(!tu_closed(fds[i], 0), "idle connection %d was closed", i);
 
@@ -207,7 +179,7 @@ START_TEST(idle_connections) {
         for (int i = 0; i < N; i++)
                 close(fds[i]);
         free(fds);
-        expect_baseline("closing 1500 idle connections");
+        tu_daemon_expect_baseline(&D, "closing 1500 idle connections");
         fresh_client_served(1000);
         stop();
 }
@@ -268,14 +240,14 @@ START_TEST(flood_without_reading) {
         enum { N = 20000, INFLIGHT = 64 };
         start(NULL);
         char *pub = path_of("data/public.txt");
-        struct flood f = { .fd = connect_ok(), .seen = calloc(N, 1) };
+        struct flood f = { .fd = tu_connect_ok(D.socket), .seen = calloc(N, 1) };
         ck_assert_ptr_nonnull(f.seen);
         f.len = encode(f.rec, sizeof f.rec, FDBR_OP_OPEN, 0, FDBR_F_READ, 0, pub);
-        set_nonblock(f.fd);
-        int other = connect_ok();
+        tu_set_nonblock(f.fd);
+        int other = tu_connect_ok(D.socket);
         /* Two clients; past that, only the replies queued for the flooder
          * may hold descriptors, and at most --max-inflight of them. */
-        int bound = baseline + 2 + INFLIGHT + 2;
+        int bound = D.baseline + 2 + INFLIGHT + 2;
         int max_seen = 0, pings = 0;
 
         /* Send until the daemon stops reading: EAGAIN that lasts. */
@@ -320,7 +292,7 @@ START_TEST(flood_without_reading) {
         close(other);
         free(f.seen);
         free(pub);
-        expect_baseline("the flood");
+        tu_daemon_expect_baseline(&D, "the flood");
         stop();
 }
 END_TEST
@@ -391,7 +363,7 @@ START_TEST(client_limits) {
                 close(root[i]);
         close(nobody[0]);
         close(nobody[1]);
-        expect_baseline("the limits test");
+        tu_daemon_expect_baseline(&D, "the limits test");
         stop();
 }
 END_TEST
@@ -402,12 +374,12 @@ START_TEST(inflight_backpressure) {
         enum { INFLIGHT = 4 };
         static const char *const args[] = { "--max-inflight", "4", NULL };
         start(args);
-        int fd = connect_ok();
+        int fd = tu_connect_ok(D.socket);
         /* A small send buffer: the part of the bound that is the client's
          * own socket is then a handful of records. */
         int small = 1;
         ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
-        set_nonblock(fd);
+        tu_set_nonblock(fd);
         unsigned requests_buffered = socket_capacity(FDBR_WIRE_HEADER_SIZE, false, small);
         unsigned replies_buffered = socket_capacity(FDBR_WIRE_REPLY_SIZE, false, 0);
         unsigned bound = requests_buffered + replies_buffered + INFLIGHT;
@@ -459,7 +431,7 @@ START_TEST(inflight_backpressure) {
         }
         free(seen);
         close(fd);
-        expect_baseline("the back-pressure test");
+        tu_daemon_expect_baseline(&D, "the back-pressure test");
         stop();
 }
 END_TEST
@@ -470,12 +442,12 @@ START_TEST(idle_timeout) {
         static const char *const args[] = { "--idle-timeout", "1", NULL };
         start(args);
         long long t0 = tu_now_ms();
-        int silent = connect_ok();
-        int spoke = connect_ok();
+        int silent = tu_connect_ok(D.socket);
+        int spoke = tu_connect_ok(D.socket);
         ping_ms(spoke, 1, 1000);
         uint8_t rec[FDBR_WIRE_REQUEST_MAX];
         /* A refused request is a whole request too. */
-        int refused = connect_ok();
+        int refused = tu_connect_ok(D.socket);
         size_t n = encode(rec, sizeof rec, FDBR_OP_OPEN, 2, 0, 0, "/x");
         ck_assert_int_eq(tu_send_fds(refused, rec, n, NULL, 0, 0), 0);
         struct wire_reply r;
@@ -496,7 +468,7 @@ START_TEST(idle_timeout) {
         ping_ms(refused, 4, 1000);
         close(spoke);
         close(refused);
-        expect_baseline("the idle timeout");
+        tu_daemon_expect_baseline(&D, "the idle timeout");
         stop();
 }
 END_TEST
@@ -570,7 +542,7 @@ START_TEST(connect_close_storm) {
         char *pub = path_of("data/public.txt");
         char *out = path_of("data/out");
         pid_t pids[CHILDREN];
-        int other = connect_ok();
+        int other = tu_connect_ok(D.socket);
 
         for (unsigned i = 0; i < CHILDREN; i++) {
                 pids[i] = fork();
@@ -597,7 +569,7 @@ START_TEST(connect_close_storm) {
         close(other);
         free(pub);
         free(out);
-        expect_baseline("the storm");
+        tu_daemon_expect_baseline(&D, "the storm");
         stop();
 }
 END_TEST
@@ -606,7 +578,7 @@ END_TEST
 
 START_TEST(fds_253) {
         start(NULL);
-        int fd = connect_ok();
+        int fd = tu_connect_ok(D.socket);
         ping_ms(fd, 1, 1000);
         int with_conn = tu_count_fds(D.pid);
         uint8_t rec[FDBR_WIRE_REQUEST_MAX];
@@ -642,7 +614,7 @@ START_TEST(fds_253) {
         close(rfd);
         free(pub);
         close(fd);
-        expect_baseline("253 descriptors a request");
+        tu_daemon_expect_baseline(&D, "253 descriptors a request");
         stop();
 }
 END_TEST
@@ -770,7 +742,7 @@ static int fz_expect(const uint8_t *buf, size_t len, bool fds) {
 
 static void fz_reconnect(struct fuzz *z, unsigned c) {
         close(z->conns[c]);
-        z->conns[c] = connect_ok();
+        z->conns[c] = tu_connect_ok(D.socket);
 }
 
 /* Sends one mutated record on connection c and checks the answer. */
@@ -854,8 +826,8 @@ START_TEST(mutation_fuzz) {
         z.devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
         ck_assert_int_ge(z.devnull, 0);
         for (unsigned c = 0; c < FUZZ_CONNS; c++)
-                z.conns[c] = connect_ok();
-        int other = connect_ok();
+                z.conns[c] = tu_connect_ok(D.socket);
+        int other = tu_connect_ok(D.socket);
 
         for (uint32_t i = 0; i < RECORDS; i++) {
                 fz_one(&z, fz_rand(&z, FUZZ_CONNS), i);
@@ -875,7 +847,7 @@ START_TEST(mutation_fuzz) {
         close(z.devnull);
         for (unsigned i = 0; i < z.n_paths; i++)
                 free(z.paths[i]);
-        expect_baseline("the mutated records");
+        tu_daemon_expect_baseline(&D, "the mutated records");
         stop();
 }
 END_TEST

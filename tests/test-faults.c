@@ -43,10 +43,6 @@ static const char policy_text[] =
 #define PUBLIC_CONTENT "public data\n"
 
 static struct tu_daemon D;
-/* The daemon's descriptors with no client: their number, and what they
- * are, for the message when a test leaves it with others. */
-static int baseline = -1;
-static char *baseline_fds;
 
 static struct {
         char *dir;
@@ -78,10 +74,8 @@ static void make_tree(void) {
  * leaves it with exactly that. */
 static void rebaseline(void) {
         char *p = path_of("data/public.txt");
-        baseline = tu_settled_fds(&D, p);
+        tu_daemon_baseline(&D, p);
         free(p);
-        free(baseline_fds);
-        baseline_fds = tu_fd_list(D.pid);
 }
 
 /* In a mount namespace of its own: mounts made elsewhere meanwhile do not
@@ -127,17 +121,6 @@ static void arm(bool on) {
         __atomic_store_n(&S.ctl->armed, on ? 1u : 0u, __ATOMIC_SEQ_CST);
 }
 
-static void expect_baseline(const char *after) {
-        int n = tu_wait_fds(D.pid, baseline, 15000);
-        if (n != baseline) {
-                char *log = tu_daemon_log(&D), *now = tu_fd_list(D.pid);
-                size_t len = strlen(log);
-                ck_abort_msg("after %s the daemon holds %d descriptors, %d before:\n now   %s\n before %s\n"
-                             "the end of its log:\n%s", after, n, baseline, now, baseline_fds,
-                             log + (len > 2000 ? len - 2000 : 0));
-        }
-}
-
 static void stop(void) {
         tu_daemon_stop(&D);
         if (S.ctl) {
@@ -151,23 +134,11 @@ static void stop(void) {
         }
 }
 
-static int connect_ok(void) {
-        int fd = tu_connect(D.socket);
-        ck_assert_msg(fd >= 0, "connect: %s", strerror(-fd));
-        return fd;
-}
-
 static void ping_ok(int fd, long long limit_ms) {
         long long t0 = tu_now_ms();
         int st = tu_request(fd, FDBR_OP_PING, 0, 0, NULL, NULL);
         ck_assert_msg(st == 0, "PING: %d", st);
         ck_assert_msg(tu_now_ms() - t0 < limit_ms, "PING took %lld ms", tu_now_ms() - t0);
-}
-
-static void set_nonblock(int fd) {
-        int fl = fcntl(fd, F_GETFL);
-        ck_assert_int_ge(fl, 0);
-        ck_assert_int_eq(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
 }
 
 /* ---- a workload whose every reply is checked ----------------------------- */
@@ -266,7 +237,7 @@ static void wl_burst(struct workload *w, unsigned c) {
                 w->fds[c] = -1;
         }
         if (w->fds[c] < 0)
-                w->fds[c] = connect_ok();
+                w->fds[c] = tu_connect_ok(D.socket);
         for (unsigned i = 0; i < n; i++) {
                 p[i] = (struct pending) { .id = ++w->next_id, .kind = (enum kind) wl_rand(w, K_MAX) };
                 uint32_t flags = kind_flags[p[i].kind];
@@ -397,7 +368,7 @@ START_TEST(injected_faults) {
 
         /* Faults over: served as before, nothing left behind. */
         wl_clean(100);
-        expect_baseline(fc->spec);
+        tu_daemon_expect_baseline(&D, fc->spec);
         stop();
 }
 END_TEST
@@ -407,10 +378,10 @@ END_TEST
 START_TEST(accept_fails_no_spin) {
         start_shim("accept4:EMFILE", NULL);
         long ticks_per_s = sysconf(_SC_CLK_TCK);
-        int old = connect_ok();
+        int old = tu_connect_ok(D.socket);
         ping_ok(old, 1000); /* accepted */
         arm(true);
-        int fd = connect_ok(); /* into the backlog */
+        int fd = tu_connect_ok(D.socket); /* into the backlog */
         ck_assert_int_eq(tu_send(fd, FDBR_OP_PING, 1, 0, 0, NULL), 0);
         usleep(200000);
         long long cpu0 = tu_cpu_ticks(D.pid);
@@ -429,7 +400,7 @@ START_TEST(accept_fails_no_spin) {
         ck_assert_uint_eq(r.id, 1);
         close(fd);
         close(old);
-        expect_baseline("failed accepts");
+        tu_daemon_expect_baseline(&D, "failed accepts");
         stop();
 }
 END_TEST
@@ -496,7 +467,7 @@ START_TEST(client_killed) {
         start(NULL);
         char *pub = path_of("data/public.txt");
         char *trunc = path_of("data/out/t");
-        int other = connect_ok();
+        int other = tu_connect_ok(D.socket);
 
         for (int round = 0; round < 12; round++) {
                 enum doom doom = (enum doom) (round % DOOM_MAX);
@@ -526,12 +497,12 @@ START_TEST(client_killed) {
          * connection is dropped with the descriptors queued for it, and the
          * daemon lives on.  (Linux raises no SIGPIPE for SOCK_SEQPACKET, so
          * what is tested is the handling of the error, not the signal.) */
-        int n = tu_wait_fds(D.pid, baseline + 1, 15000);
-        ck_assert_msg(n == baseline + 1, "%d descriptors with one client (baseline %d)", n, baseline);
+        int n = tu_wait_fds(D.pid, D.baseline + 1, 15000);
+        ck_assert_msg(n == D.baseline + 1, "%d descriptors with one client (baseline %d)", n, D.baseline);
         close(other);
         free(pub);
         free(trunc);
-        expect_baseline("killed clients");
+        tu_daemon_expect_baseline(&D, "killed clients");
         stop(); /* exit status 0 */
 }
 END_TEST
@@ -546,7 +517,7 @@ START_TEST(enospc_on_create) {
                       "mount tmpfs: %s", strerror(errno));
         /* The daemon may keep something for a new local mount. */
         rebaseline();
-        int fd = connect_ok();
+        int fd = tu_connect_ok(D.socket);
         unsigned created = 0, full = 0;
         for (int i = 0; i < 8; i++) {
                 char *p = tu_strdupf("%s/f%d", small, i);
@@ -588,7 +559,7 @@ START_TEST(enospc_on_create) {
         free(p);
         ping_ok(fd, 1000);
         close(fd);
-        expect_baseline("ENOSPC");
+        tu_daemon_expect_baseline(&D, "ENOSPC");
         ck_assert_int_eq(umount2(small, MNT_DETACH), 0);
         free(small);
         stop();
@@ -597,7 +568,7 @@ END_TEST
 
 START_TEST(edquot_on_create) {
         start_shim("creat:EDQUOT", NULL);
-        int fd = connect_ok();
+        int fd = tu_connect_ok(D.socket);
         char *q = path_of("data/out/q");
         char *t = path_of("data/out/t");
         int rfd = -1;
@@ -622,7 +593,7 @@ START_TEST(edquot_on_create) {
         close(fd);
         free(q);
         free(t);
-        expect_baseline("EDQUOT");
+        tu_daemon_expect_baseline(&D, "EDQUOT");
         stop();
 }
 END_TEST
@@ -642,7 +613,7 @@ START_TEST(out_of_descriptors) {
         int refused = -1;
         while (refused < 0) {
                 ck_assert_uint_lt(n, NOFILE);
-                int fd = connect_ok();
+                int fd = tu_connect_ok(D.socket);
                 struct wire_reply r;
                 /* Refused at once: the send may already find it closed. */
                 int k = tu_send(fd, FDBR_OP_PING, n, 0, 0, NULL);
@@ -659,7 +630,7 @@ START_TEST(out_of_descriptors) {
         /* Saturated, with clients waiting: no busy loop. */
         int waiting[4];
         for (int i = 0; i < 4; i++)
-                waiting[i] = connect_ok();
+                waiting[i] = tu_connect_ok(D.socket);
         long long cpu0 = tu_cpu_ticks(D.pid);
         usleep(1000000);
         long long cpu = tu_cpu_ticks(D.pid) - cpu0;
@@ -673,13 +644,13 @@ START_TEST(out_of_descriptors) {
                 close(waiting[i]);
         for (unsigned i = 0; i < n; i++)
                 close(conns[i]);
-        expect_baseline("the connections");
+        tu_daemon_expect_baseline(&D, "the connections");
 
         /* Now a client floods opens and takes no reply.  TRUNC opens run
          * in a worker and hold one descriptor each until taken. */
-        int asker = connect_ok();
-        int flood = connect_ok();
-        set_nonblock(flood);
+        int asker = tu_connect_ok(D.socket);
+        int flood = tu_connect_ok(D.socket);
+        tu_set_nonblock(flood);
         char *trunc = path_of("data/out/t");
         uint8_t rec[FDBR_WIRE_REQUEST_MAX];
         int len = wire_request_encode(rec, sizeof rec, FDBR_OP_OPEN, 0, FDBR_F_WRITE | FDBR_F_TRUNC, 0, trunc,
@@ -708,7 +679,7 @@ START_TEST(out_of_descriptors) {
         ck_assert_msg(st == 0 && rfd >= 0, "status %d (%s), descriptor %d", st, strerror(st), rfd);
         close(rfd);
         ping_ok(asker, 1000);
-        int late = connect_ok();
+        int late = tu_connect_ok(D.socket);
         ping_ok(late, 1000);
 
         /* The flooder takes its replies: every one a success with its
@@ -733,11 +704,11 @@ START_TEST(out_of_descriptors) {
         close(rfd);
         close(late);
         close(asker);
-        int fresh = connect_ok();
+        int fresh = tu_connect_ok(D.socket);
         ping_ok(fresh, 1000);
         close(fresh);
         free(pub);
-        expect_baseline("descriptor exhaustion");
+        tu_daemon_expect_baseline(&D, "descriptor exhaustion");
         stop();
 }
 END_TEST
@@ -767,8 +738,8 @@ START_TEST(one_uid_cannot_exhaust_descriptors) {
         int c[CONNS];
 
         for (int i = 0; i < CONNS; i++) {
-                c[i] = connect_ok();
-                set_nonblock(c[i]);
+                c[i] = tu_connect_ok(D.socket);
+                tu_set_nonblock(c[i]);
         }
         /* Each sends until the daemon stops reading it. */
         long long last = tu_now_ms();
@@ -789,7 +760,7 @@ START_TEST(one_uid_cannot_exhaust_descriptors) {
         for (int i = 0; i < CONNS; i++)
                 close(c[i]);
         free(pub);
-        expect_baseline("a uid holding its replies back");
+        tu_daemon_expect_baseline(&D, "a uid holding its replies back");
         stop();
 }
 END_TEST

@@ -39,10 +39,6 @@ static const char policy_text[] =
 #define LOCAL_CONTENT "local data\n"
 
 static struct tu_daemon D;
-/* The daemon's descriptors with no client: their number, and what they
- * are, for the message when a test leaves it with others. */
-static int baseline = -1;
-static char *baseline_fds;
 
 static struct {
         pid_t pid;
@@ -164,10 +160,8 @@ static void fuse_unmount(void) {
  * leaves it with exactly that. */
 static void rebaseline(void) {
         char *p = path_of("data/local.txt");
-        baseline = tu_settled_fds(&D, p);
+        tu_daemon_baseline(&D, p);
         free(p);
-        free(baseline_fds);
-        baseline_fds = tu_fd_list(D.pid);
 }
 
 static void start(const char *const *args) {
@@ -186,21 +180,6 @@ static void start(const char *const *args) {
 static void stop(void) {
         fuse_unmount();
         tu_daemon_stop(&D);
-}
-
-static void expect_baseline(const char *after) {
-        int n = tu_wait_fds(D.pid, baseline, 15000);
-        if (n != baseline) {
-                char *now = tu_fd_list(D.pid);
-                ck_abort_msg("after %s the daemon holds %d descriptors, %d before:\n now   %s\n before %s", after, n,
-                             baseline, now, baseline_fds);
-        }
-}
-
-static int connect_ok(void) {
-        int fd = tu_connect(D.socket);
-        ck_assert_msg(fd >= 0, "connect: %s", strerror(-fd));
-        return fd;
 }
 
 static void read_back(int fd, const char *content) {
@@ -337,7 +316,7 @@ static void hang_test(const char *rel, const char *blocked_event, const char *re
         start(args);
         char *hang = path_of(rel);
         char *local = path_of("data/local.txt");
-        int a1 = connect_ok(), a2 = connect_ok();
+        int a1 = tu_connect_ok(D.socket), a2 = tu_connect_ok(D.socket);
         /* Warm: the local file's lookup is cached, as on a busy host. */
         open_and_read(a1, "data/local.txt", LOCAL_CONTENT);
 
@@ -388,7 +367,7 @@ static void hang_test(const char *rel, const char *blocked_event, const char *re
         close(a2);
         free(hang);
         free(local);
-        expect_baseline("the hung request");
+        tu_daemon_expect_baseline(&D, "the hung request");
         stop();
 }
 
@@ -407,7 +386,7 @@ END_TEST
 START_TEST(close_while_in_worker) {
         start(NULL); /* the default open timeout: the open outlives the client */
         char *hang = path_of("fuse/hang-open");
-        int a = connect_ok(), b = connect_ok();
+        int a = tu_connect_ok(D.socket), b = tu_connect_ok(D.socket);
         ck_assert_int_eq(tu_send(a, FDBR_OP_OPEN, HANG_ID, FDBR_F_READ, 0, hang), 0);
         /* Several of them, for a worker each. */
         for (uint32_t id = 2; id < 6; id++)
@@ -416,8 +395,8 @@ START_TEST(close_while_in_worker) {
         close(a);
         /* The daemon noticed and is fine. */
         open_and_read(b, "data/local.txt", LOCAL_CONTENT);
-        int n = tu_wait_fds(D.pid, baseline + 1, 10000);
-        ck_assert_msg(n == baseline + 1, "%d descriptors with one client left (baseline %d)", n, baseline);
+        int n = tu_wait_fds(D.pid, D.baseline + 1, 10000);
+        ck_assert_msg(n == D.baseline + 1, "%d descriptors with one client left (baseline %d)", n, D.baseline);
 
         /* Each late descriptor closed: the filesystem sees every release. */
         fuse_release();
@@ -425,7 +404,7 @@ START_TEST(close_while_in_worker) {
         open_and_read(b, "data/local.txt", LOCAL_CONTENT);
         close(b);
         free(hang);
-        expect_baseline("a client left during its open");
+        tu_daemon_expect_baseline(&D, "a client left during its open");
         stop();
 }
 END_TEST
@@ -435,7 +414,7 @@ END_TEST
  * with a cached lookup stay on the loop. */
 START_TEST(served_through_worker) {
         start(NULL);
-        int fd = connect_ok();
+        int fd = tu_connect_ok(D.socket);
         open_and_read(fd, "data/local.txt", LOCAL_CONTENT);
 
         unsigned long long w0 = requests_in_workers();
@@ -475,7 +454,7 @@ START_TEST(served_through_worker) {
         p = path_of("fuse/hang-open");
         ck_assert_int_eq(tu_send(fd, FDBR_OP_OPEN, HANG_ID, FDBR_F_READ, 0, p), 0);
         fuse_wait_event("open-blocked /hang-open", 10000);
-        int b = connect_ok();
+        int b = tu_connect_ok(D.socket);
         open_and_read(b, "fuse/file.txt", "fuse data\n");
         fuse_release();
         struct wire_reply r;
@@ -488,7 +467,7 @@ START_TEST(served_through_worker) {
         free(p);
         close(b);
         close(fd);
-        expect_baseline("FUSE requests");
+        tu_daemon_expect_baseline(&D, "FUSE requests");
         stop();
 }
 END_TEST
@@ -518,7 +497,7 @@ START_TEST(hung_client_bounded) {
         enum { JOBS_MAX = 8, N = 12 };
         start(NULL);
         char *hang = path_of("fuse/hang-open");
-        int a = connect_ok(), b = connect_ok();
+        int a = tu_connect_ok(D.socket), b = tu_connect_ok(D.socket);
         for (uint32_t id = 1; id <= N; id++)
                 ck_assert_int_eq(tu_send(a, FDBR_OP_OPEN, id, FDBR_F_READ, 0, hang), 0);
         ck_assert_int_eq(tu_send(a, FDBR_OP_PING, 100, 0, 0, NULL), 0);
@@ -555,7 +534,7 @@ START_TEST(hung_client_bounded) {
         close(a);
         close(b);
         free(hang);
-        expect_baseline("a client with its requests hung");
+        tu_daemon_expect_baseline(&D, "a client with its requests hung");
         stop();
 }
 END_TEST
@@ -592,7 +571,7 @@ START_TEST(one_uid_cannot_starve_others) {
         char *hang = path_of("fuse/hang-open");
         int a[CONNS];
         for (int i = 0; i < CONNS; i++) {
-                a[i] = connect_ok();
+                a[i] = tu_connect_ok(D.socket);
                 for (uint32_t id = 1; id <= PER_CONN; id++)
                         ck_assert_int_eq(tu_send(a[i], FDBR_OP_OPEN, id, FDBR_F_READ, 0, hang), 0);
         }
@@ -616,7 +595,7 @@ START_TEST(one_uid_cannot_starve_others) {
         }
         free(hang);
         free(out);
-        expect_baseline("one uid's hung requests");
+        tu_daemon_expect_baseline(&D, "one uid's hung requests");
         stop();
 }
 END_TEST
@@ -628,12 +607,12 @@ START_TEST(held_requests_time_out_and_leave) {
         start(args);
         char *hang = path_of("fuse/hang-open");
         /* The uid's share of 4 workers is 1: it hangs. */
-        int a = connect_ok();
+        int a = tu_connect_ok(D.socket);
         ck_assert_int_eq(tu_send(a, FDBR_OP_OPEN, 1, FDBR_F_READ, 0, hang), 0);
         fuse_wait_events("open-blocked /hang-open", 1, 10000);
 
         /* These wait for it, and time out waiting. */
-        int b = connect_ok();
+        int b = tu_connect_ok(D.socket);
         for (uint32_t id = 10; id < 13; id++)
                 ck_assert_int_eq(tu_send(b, FDBR_OP_OPEN, id, FDBR_F_READ, 0, hang), 0);
         long long t0 = tu_now_ms();
@@ -649,7 +628,7 @@ START_TEST(held_requests_time_out_and_leave) {
 
         /* A client leaving with requests still waiting takes them along:
          * they never reach the filesystem. */
-        int c = connect_ok();
+        int c = tu_connect_ok(D.socket);
         for (uint32_t id = 20; id < 23; id++)
                 ck_assert_int_eq(tu_send(c, FDBR_OP_OPEN, id, FDBR_F_READ, 0, hang), 0);
         ck_assert_int_eq(tu_send(c, FDBR_OP_PING, 30, 0, 0, NULL), 0);
@@ -669,7 +648,7 @@ START_TEST(held_requests_time_out_and_leave) {
         ck_assert_uint_eq(fuse_events("open-blocked /hang-open"), 1);
         close(a);
         free(hang);
-        expect_baseline("requests waiting for their uid's workers");
+        tu_daemon_expect_baseline(&D, "requests waiting for their uid's workers");
         stop();
 }
 END_TEST
@@ -681,7 +660,7 @@ END_TEST
 START_TEST(stop_while_hung) {
         start(NULL);
         char *hang = path_of("fuse/hang-open");
-        int a = connect_ok();
+        int a = tu_connect_ok(D.socket);
         ck_assert_int_eq(tu_send(a, FDBR_OP_OPEN, HANG_ID, FDBR_F_READ, 0, hang), 0);
         fuse_wait_event("open-blocked /hang-open", 10000);
 
