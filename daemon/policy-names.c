@@ -108,19 +108,48 @@ static int cache_put(struct name_cache *c, const char *name, uint32_t id) {
         return policy_hindex_added(&c->index, c->n, entry_hash_at, c->v);
 }
 
+/* One entry of the user or the group database: 0 and the entry, ERANGE
+ * when buf is too small, anything else at the end or on an error. */
+typedef int (*next_entry_t)(char *buf, size_t size, const char **ret_name, uint32_t *ret_id);
+
+static int next_user(char *buf, size_t size, const char **ret_name, uint32_t *ret_id) {
+        struct passwd pw, *res = NULL;
+        int k = getpwent_r(&pw, buf, size, &res);
+        if (k == 0 && res) {
+                *ret_name = pw.pw_name;
+                *ret_id = (uint32_t) pw.pw_uid;
+        }
+        return k == 0 && !res ? ENOENT : k;
+}
+
+static int next_group(char *buf, size_t size, const char **ret_name, uint32_t *ret_id) {
+        struct group gr, *res = NULL;
+        int k = getgrent_r(&gr, buf, size, &res);
+        if (k == 0 && res) {
+                *ret_name = gr.gr_name;
+                *ret_id = (uint32_t) gr.gr_gid;
+        }
+        return k == 0 && !res ? ENOENT : k;
+}
+
 /* setpwent() and friends keep one enumeration position per process: this
  * runs while a policy loads, never concurrently with another load. */
-static int enumerate_users(struct name_cache *c) {
+static int enumerate(struct name_cache *c, bool users) {
+        next_entry_t next = users ? next_user : next_group;
         size_t size = 16384;
         _cleanup_free_ char *buf = malloc(size);
         int r = 0;
 
         if (!buf)
                 return -ENOMEM;
-        setpwent();
+        if (users)
+                setpwent();
+        else
+                setgrent();
         for (;;) {
-                struct passwd pw, *res = NULL;
-                int k = getpwent_r(&pw, buf, size, &res);
+                const char *name;
+                uint32_t id;
+                int k = next(buf, size, &name, &id);
 
                 if (k == ERANGE && size < NSS_BUFFER_MAX) {
                         char *nb = realloc(buf, size * 2);
@@ -134,46 +163,16 @@ static int enumerate_users(struct name_cache *c) {
                 }
                 /* An error ends the walk early; what is missing is looked
                  * up one by one. */
-                if (k != 0 || !res)
+                if (k != 0)
                         break;
-                r = cache_put(c, pw.pw_name, (uint32_t) pw.pw_uid);
+                r = cache_put(c, name, id);
                 if (r < 0)
                         break;
         }
-        endpwent();
-        c->enumerated = true;
-        return r;
-}
-
-static int enumerate_groups(struct name_cache *c) {
-        size_t size = 16384;
-        _cleanup_free_ char *buf = malloc(size);
-        int r = 0;
-
-        if (!buf)
-                return -ENOMEM;
-        setgrent();
-        for (;;) {
-                struct group gr, *res = NULL;
-                int k = getgrent_r(&gr, buf, size, &res);
-
-                if (k == ERANGE && size < NSS_BUFFER_MAX) {
-                        char *nb = realloc(buf, size * 2);
-                        if (!nb) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        buf = nb;
-                        size *= 2;
-                        continue;
-                }
-                if (k != 0 || !res)
-                        break;
-                r = cache_put(c, gr.gr_name, (uint32_t) gr.gr_gid);
-                if (r < 0)
-                        break;
-        }
-        endgrent();
+        if (users)
+                endpwent();
+        else
+                endgrent();
         c->enumerated = true;
         return r;
 }
@@ -182,7 +181,7 @@ static int resolve(struct name_cache *c, const char *name, bool user, uint32_t *
         int r;
 
         if (!c->enumerated && ++c->n_lookups > ENUMERATE_AFTER) {
-                r = user ? enumerate_users(c) : enumerate_groups(c);
+                r = enumerate(c, user);
                 if (r < 0)
                         return r;
         }
