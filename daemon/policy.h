@@ -18,6 +18,11 @@ enum {
         POLICY_DEVICE = 1u << 4,
         POLICY_FOLLOW = 1u << 5,
         POLICY_DENY = 1u << 6,
+        POLICY_STAT = 1u << 7,
+        POLICY_APPEND = 1u << 8,
+        POLICY_DELETE = 1u << 9,
+        /* A modifier, not a permission: see policy_verdict.owner_only. */
+        POLICY_OWNER = 1u << 10,
 };
 
 /* Limits on what a policy file may make the parser allocate. */
@@ -36,10 +41,15 @@ struct policy_subject {
         size_t n_groups;
         const char *unit;        /* systemd unit, NULL if unknown: matches no unit= rule */
         const char *user_name;   /* NULL if unknown: patterns with %u match nothing */
+        const char *home;        /* NULL if unknown: patterns with %h match nothing */
 };
 
 struct policy_verdict {
         unsigned granted;                /* union of the permissions of matching allow rules */
+        /* The part of granted that only `owner` rules give: it holds only
+         * for an existing file owned by the client's uid, which the caller
+         * checks on the file it reached (creating is not affected). */
+        unsigned owner_only;
         bool denied;                     /* a matching deny rule exists */
         const struct policy_rule *rule;  /* the rule to cite: see policy_match() */
 };
