@@ -30,9 +30,12 @@ struct spec {
         uint64_t after;
         uint64_t limit;     /* 0: no limit */
         bool main_only;     /* only calls made by the main thread */
+        int opt;            /* socket option the entry is about, -1: any */
 };
 
-static struct spec specs[FAULT_CALL_MAX];
+static struct spec specs[FAULT_CALL_MAX] = {
+        [0 ... FAULT_CALL_MAX - 1] = { .opt = -1 },
+};
 static struct fault_ctl local_ctl = { .magic = FAULT_CTL_MAGIC, .armed = 1 };
 static struct fault_ctl *ctl = &local_ctl;
 static uint64_t seed = 1;
@@ -50,6 +53,8 @@ static ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 static int (*real_sendmmsg)(int, struct mmsghdr *, unsigned, int);
 static int (*real_recvmmsg)(int, struct mmsghdr *, unsigned, int, struct timespec *);
 static int (*real_accept4)(int, __SOCKADDR_ARG, socklen_t *restrict, int);
+static int (*real_getsockopt)(int, int, int, void *restrict, socklen_t *restrict);
+static int (*real_setsockopt)(int, int, int, const void *, socklen_t);
 
 /* dlsym may allocate before the allocator is known: a little static memory
  * serves it, and is never given back. */
@@ -85,6 +90,9 @@ static void resolve(void) {
         real_recvmmsg = (int (*)(int, struct mmsghdr *, unsigned, int, struct timespec *)) dlsym(RTLD_NEXT,
                                                                                                "recvmmsg");
         real_accept4 = (int (*)(int, __SOCKADDR_ARG, socklen_t *restrict, int)) dlsym(RTLD_NEXT, "accept4");
+        real_getsockopt = (int (*)(int, int, int, void *restrict, socklen_t *restrict)) dlsym(RTLD_NEXT,
+                                                                                              "getsockopt");
+        real_setsockopt = (int (*)(int, int, int, const void *, socklen_t)) dlsym(RTLD_NEXT, "setsockopt");
         resolving = false;
 }
 
@@ -238,6 +246,23 @@ int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *restrict len, int flags) {
         return real_accept4(fd, addr, len, flags);
 }
 
+/* Socket options: only the option an entry names is counted and failed. */
+int getsockopt(int fd, int level, int opt, void *restrict val, socklen_t *restrict len) {
+        if (!real_getsockopt)
+                resolve();
+        if ((specs[FAULT_GETSOCKOPT].opt < 0 || specs[FAULT_GETSOCKOPT].opt == opt) && inject(FAULT_GETSOCKOPT))
+                return -1;
+        return real_getsockopt(fd, level, opt, val, len);
+}
+
+int setsockopt(int fd, int level, int opt, const void *val, socklen_t len) {
+        if (!real_setsockopt)
+                resolve();
+        if ((specs[FAULT_SETSOCKOPT].opt < 0 || specs[FAULT_SETSOCKOPT].opt == opt) && inject(FAULT_SETSOCKOPT))
+                return -1;
+        return real_setsockopt(fd, level, opt, val, len);
+}
+
 /* ---- set-up ------------------------------------------------------------- */
 
 static const struct {
@@ -249,6 +274,7 @@ static const struct {
         { "ENFILE", ENFILE }, { "EMFILE", EMFILE },     { "ENOSPC", ENOSPC },       { "EPIPE", EPIPE },
         { "EDQUOT", EDQUOT }, { "ENOBUFS", ENOBUFS },   { "ECONNRESET", ECONNRESET }, { "ETIMEDOUT", ETIMEDOUT },
         { "EROFS", EROFS },   { "ECONNABORTED", ECONNABORTED }, { "EPROTO", EPROTO }, { "ENOTCONN", ENOTCONN },
+        { "EINVAL", EINVAL }, { "ESRCH", ESRCH },       { "ENOPROTOOPT", ENOPROTOOPT },
 };
 
 static bool parse_u64(const char *s, size_t len, uint64_t *ret) {
@@ -295,7 +321,7 @@ static void parse_entry(const char *e, size_t len) {
         static const char *const names[] = FAULT_CALL_NAMES;
         const char *end = e + len, *field = e;
         int index = 0, call = -1;
-        struct spec s = { .set = true };
+        struct spec s = { .set = true, .opt = -1 };
 
         while (field <= end) {
                 const char *colon = memchr(field, ':', (size_t) (end - field));
@@ -324,6 +350,8 @@ static void parse_entry(const char *e, size_t len) {
                                 s.after = v;
                         else if (klen == 5 && memcmp(field, "limit", 5) == 0)
                                 s.limit = v;
+                        else if (klen == 3 && memcmp(field, "opt", 3) == 0 && v < 65536)
+                                s.opt = (int) v;
                         else if (klen == 4 && memcmp(field, "main", 4) == 0 && v <= 1)
                                 s.main_only = v;
                         else

@@ -13,6 +13,8 @@
  *                       prob=P    fail a call with probability P percent
  *                       after=N   let the first N calls (while armed) pass
  *                       limit=N   inject at most N failures
+ *                       opt=N     getsockopt/setsockopt: only calls for
+ *                                 option N (e.g. 77, SO_PEERPIDFD)
  *                       main=1    only in the main thread (the daemon's
  *                                 event loop): other threads include the
  *                                 start of each worker, where a sanitizer
@@ -42,10 +44,12 @@ enum fault_call {
         FAULT_SENDMSG,      /* sendmsg and sendmmsg */
         FAULT_RECVMSG,      /* recvmsg and recvmmsg */
         FAULT_ACCEPT4,
+        FAULT_GETSOCKOPT,
+        FAULT_SETSOCKOPT,
         FAULT_CALL_MAX,
 };
 
-#define FAULT_CALL_NAMES { "malloc", "calloc", "realloc", "openat2", "creat", "sendmsg", "recvmsg", "accept4" }
+#define FAULT_CALL_NAMES { "malloc", "calloc", "realloc", "openat2", "creat", "sendmsg", "recvmsg", "accept4", "getsockopt", "setsockopt" }
 
 #define FAULT_CTL_MAGIC 0x46445246u /* "FRDF" */
 
