@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "closer.h"
 #include "fdpass.h"
 #include "log.h"
 #include "macro.h"
@@ -25,6 +26,7 @@
 struct qreply {
         struct qreply *next;
         int fd;
+        bool offloop;              /* the descriptor must be closed off the loop */
         uint8_t rec[FDBR_WIRE_REPLY_SIZE];
 };
 
@@ -56,7 +58,7 @@ struct conn {
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
 static void conn_dequeue(struct conn *c);
 static void conn_drop_held(struct conn *c);
-static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int fd);
+static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int fd, bool offloop);
 static void conn_settle(struct conn *c);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg);
@@ -73,7 +75,7 @@ static void conn_unref(struct conn *c) {
 }
 
 /* How many more descriptors replies not taken by their clients may hold,
- * for this uid and in all.  At zero, connections with replies still
+ * for this user and in all.  At zero, connections with replies still
  * queued are not read. */
 static unsigned conn_fds_room(const struct conn *c) {
         const struct server *s = c->srv;
@@ -82,17 +84,27 @@ static unsigned conn_fds_room(const struct conn *c) {
         return uid_room < all_room ? uid_room : all_room;
 }
 
+/* Closes pending off the loop may pile up behind a filesystem whose
+ * close hangs: past the budget, the user's connections are not read, as
+ * any more would only add to the pile. */
+static bool conn_closes_full(const struct conn *c) {
+        const struct server *s = c->srv;
+        return c->ue->closing >= s->uid_fds_max || s->closing_fds >= s->fds_max;
+}
+
 /* Whether another request may be read: not closing, room for it in
- * flight and in the workers, and not holding replies back while over the
- * descriptor budget. */
+ * flight and in the workers, not holding replies back while over the
+ * descriptor budget, and not over the budget of pending closes. */
 static bool conn_may_read(const struct conn *c) {
         return !c->closing && !c->broken && c->inflight < c->srv->cfg.max_inflight && c->jobs < CONN_JOBS_MAX &&
-               !(c->q_head && conn_fds_room(c) == 0);
+               !(c->q_head && conn_fds_room(c) == 0) && !conn_closes_full(c);
 }
 
 /* Brings the registered events in line with the state: read while there
  * is room for more requests, write while replies wait. */
 static void conn_update(struct conn *c) {
+        if (c->closed)
+                return;
         bool want_read = conn_may_read(c);
         bool want_write = !c->broken && c->q_head;
 
@@ -153,12 +165,10 @@ void conn_free(struct conn *c) {
         conn_drop_held(c);
         LIST_REMOVE(c, link);
         s->n_conns--;
-        /* Requests still in the general workers keep the entry; the last
-         * of them puts it. */
+        /* Requests still in a lane keep the entry (and c->ue valid); the
+         * last of them puts it. */
         struct uidtab_entry *ue = c->ue;
         ue->conns--;
-        if (ue->jobs == 0)
-                c->ue = NULL;
         uidtab_put(&s->uids, ue);
         server_conn_gone(s);
         conn_unref(c);
@@ -167,14 +177,14 @@ void conn_free(struct conn *c) {
 /* Keeps a reply (and its descriptor) until the socket has room.  False if
  * it cannot, and then the connection is broken: dropping a reply silently
  * would leave the client waiting forever. */
-static bool conn_enqueue(struct conn *c, const uint8_t *rec, int fd) {
+static bool conn_enqueue(struct conn *c, const uint8_t *rec, int fd, bool offloop) {
         struct qreply *q = malloc(sizeof *q);
         if (!q) {
-                safe_close(fd);
+                closer_dispose(c->srv, c->ue, fd, offloop);
                 c->broken = true;
                 return false;
         }
-        *q = (struct qreply) { .fd = fd };
+        *q = (struct qreply) { .fd = fd, .offloop = offloop };
         memcpy(q->rec, rec, sizeof q->rec);
         *c->q_tail = q;
         c->q_tail = &q->next;
@@ -185,6 +195,32 @@ static bool conn_enqueue(struct conn *c, const uint8_t *rec, int fd) {
         return true;
 }
 
+void conn_fds_returned(struct server *s, struct uidtab_entry *ue) {
+        bool user_was_full = ue->fds >= s->uid_fds_max;
+        bool all_were_full = s->held_fds >= s->fds_max;
+
+        ue->fds--;
+        s->held_fds--;
+        if (!user_was_full && !all_were_full)
+                return;
+        for (struct conn *c = LIST_FIRST(&s->conns); c; c = LIST_NEXT(c, link))
+                if (all_were_full || c->ue == ue)
+                        conn_update(c);
+}
+
+void conn_close_done(struct server *s, struct uidtab_entry *ue) {
+        bool user_was_full = ue->closing >= s->uid_fds_max;
+        bool all_were_full = s->closing_fds >= s->fds_max;
+
+        ue->closing--;
+        s->closing_fds--;
+        if (!user_was_full && !all_were_full)
+                return;
+        for (struct conn *c = LIST_FIRST(&s->conns); c; c = LIST_NEXT(c, link))
+                if (all_were_full || c->ue == ue)
+                        conn_update(c);
+}
+
 /* Takes the first queued reply off and frees it with its descriptor. */
 static void conn_dequeue(struct conn *c) {
         struct qreply *q = c->q_head;
@@ -192,24 +228,25 @@ static void conn_dequeue(struct conn *c) {
         c->q_head = q->next;
         if (!c->q_head)
                 c->q_tail = &c->q_head;
-        if (q->fd >= 0) {
-                c->ue->fds--;
-                c->srv->held_fds--;
-        }
-        safe_close(q->fd);
+        /* Counted first, so that a close handed on is counted again. */
+        if (q->fd >= 0)
+                conn_fds_returned(c->srv, c->ue);
+        closer_dispose(c->srv, c->ue, q->fd, q->offloop);
         free(q);
 }
 
 /* Hands a reply to the kernel, or queues it behind earlier ones.  Takes
- * ownership of fd.  Never blocks: a client that does not read is bounded
- * by max_inflight, counted until the reply has left. */
-static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int fd) {
+ * ownership of fd; offloop: it was opened in a worker, on a filesystem
+ * whose close may block, and is closed off the loop.  Never blocks: a
+ * client that does not read is bounded by max_inflight, counted until the
+ * reply has left. */
+static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int fd, bool offloop) {
         struct wire_reply r = { .op = op, .id = id, .status = (uint32_t) status, .nfds = fd >= 0 };
         uint8_t rec[FDBR_WIRE_REPLY_SIZE];
 
         c->inflight--;
         if (c->closed || c->broken) {
-                safe_close(fd);
+                closer_dispose(c->srv, c->ue, fd, offloop);
                 return;
         }
         wire_reply_encode(rec, &r);
@@ -217,6 +254,7 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int
                 struct server *s = c->srv;
                 memcpy(s->outrecs[s->n_out], rec, sizeof rec);
                 s->outbox[s->n_out] = (struct fdpass_out) { .buf = s->outrecs[s->n_out], .len = sizeof rec, .fd = fd };
+                s->outoff[s->n_out] = offloop;
                 s->n_out++;
                 c->inflight++; /* still ours until the kernel took it */
                 return;
@@ -229,12 +267,12 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int
                                 log_msg(LOG_DEBUG, "pid=%d: send: %s", (int) c->id.pid, strerror(-k));
                                 c->broken = true;
                         }
-                        safe_close(fd);
+                        closer_dispose(c->srv, c->ue, fd, offloop);
                         return;
                 }
         }
 
-        if (conn_enqueue(c, rec, fd))
+        if (conn_enqueue(c, rec, fd, offloop))
                 c->inflight++; /* still ours until the kernel took it */
 }
 
@@ -259,9 +297,9 @@ static void conn_send_batch(struct conn *c) {
         for (unsigned i = 0; i < s->n_out; i++) {
                 int fd = s->outbox[i].fd;
                 if (i < sent || c->broken || c->closed) {
-                        safe_close(fd);
+                        closer_dispose(s, c->ue, fd, s->outoff[i]);
                         c->inflight--;
-                } else if (!conn_enqueue(c, s->outrecs[i], fd))
+                } else if (!conn_enqueue(c, s->outrecs[i], fd, s->outoff[i]))
                         c->inflight--;
         }
         s->n_out = 0;
@@ -291,125 +329,104 @@ static void conn_settle(struct conn *c) {
         conn_update(c);
 }
 
-/* ---- requests in the worker pool ----------------------------------------- */
+/* ---- requests in the lanes ---------------------------------------------- */
 
-static void conn_job_run(struct pool_job *job) {
-        struct request *r = container_of(job, struct request, job);
+static void conn_job_run(struct lane_job *j) {
+        struct request *r = container_of(j, struct request, lj);
         request_fs(r, false);
 }
 
-/* Takes req off its uid's queue of requests waiting for a general worker. */
-static void conn_unhold(struct uidtab_entry *ue, struct request *req) {
-        for (struct request **p = &ue->held_head; *p; p = &(*p)->held_next)
-                if (*p == req) {
-                        *p = req->held_next;
-                        if (!*p)
-                                ue->held_tail = p;
-                        req->held_next = NULL;
-                        req->held = false;
-                        ue->n_held--;
-                        return;
-                }
-}
-
-/* Gives the uid's general workers to the request that waited longest for
- * one, if any. */
-static void conn_run_held(struct server *s, struct uidtab_entry *ue) {
-        while (ue->held_head && ue->jobs < s->uid_jobs_max) {
-                struct request *r = ue->held_head;
-                conn_unhold(ue, r);
-                if (pool_submit(&s->pool, &r->job) == 0) {
-                        ue->jobs++;
-                        continue;
-                }
-                /* No worker at all: answer rather than wait forever. */
-                struct conn *c = r->conn;
-                event_del(&r->deadline);
-                c->jobs--;
-                conn_reply(c, r->op, r->id, EAGAIN, -1);
-                request_free(r);
-                conn_settle(c);
-                conn_unref(c);
-        }
+/* A request that ends without having run: its reply (if any) is the
+ * caller's. */
+static void conn_job_end(struct conn *c, struct request *r) {
+        event_del(&r->deadline);
+        c->jobs--;
+        request_free(r);
 }
 
 /* A client that leaves takes its waiting requests with it: they would only
- * occupy workers for nobody. */
+ * occupy workers for nobody.  Running ones complete into the closed
+ * connection. */
 static void conn_drop_held(struct conn *c) {
         struct uidtab_entry *ue = c->ue;
+        struct server *s = c->srv;
+        struct lane *lanes[] = { &s->general, &s->local };
 
-        for (struct request *r = ue->held_head, *next; r; r = next) {
-                next = r->held_next;
-                if (r->conn != c)
-                        continue;
-                conn_unhold(ue, r);
-                event_del(&r->deadline);
-                c->jobs--;
-                c->inflight--;
-                request_free(r);
-                conn_unref(c);
+        for (size_t i = 0; i < ELEMENTSOF(lanes); i++) {
+                struct uidtab_lane *ul = &ue->lanes[lanes[i]->index];
+                for (struct lane_job *j = ul->held_head, *next; j; j = next) {
+                        next = j->held_next;
+                        struct request *r = container_of(j, struct request, lj);
+                        if (r->conn != c || !lane_cancel(j))
+                                continue;
+                        c->inflight--;
+                        conn_job_end(c, r);
+                        conn_unref(c);
+                }
         }
 }
 
-static void conn_job_complete(struct pool_job *job) {
-        struct request *r = container_of(job, struct request, job);
+static void conn_job_complete(struct lane_job *j, int status) {
+        struct request *r = container_of(j, struct request, lj);
         struct conn *c = r->conn;
         struct server *s = c->srv;
-        struct uidtab_entry *ue = NULL;
+        int reply_status = request_status(r);
+        /* Opened in a worker: the file may be anywhere, its close may block. */
+        int fd = r->result > 0 ? TAKE_FD(r->result) : -1;
 
-        event_del(&r->deadline);
-        c->jobs--;
-        if (r->general) {
-                ue = c->ue;
-                ue->jobs--;
-                conn_run_held(s, ue);
-        }
-        if (r->timed_out) {
-                log_msg(LOG_DEBUG, "pid=%d: late completion of request %u dropped", (int) c->id.pid, r->id);
+        if (status < 0) {
+                /* No worker could be started. */
+                conn_reply(c, r->op, r->id, -status, -1, false);
+        } else if (r->timed_out) {
+                /* The client was told ETIMEDOUT: whatever the work did, its
+                 * result is not used, and the record says what happened. */
+                struct audit_record rec = {
+                        .id = r->identity, .op = r->op, .path = r->path, .path_len = r->path_len,
+                        .flags = r->flags, .rule = r->verdict.rule, .status = ETIMEDOUT,
+                        .reason = reply_status == 0 ? "completed after the timeout; result discarded"
+                                                            : "failed after the timeout; result discarded",
+                        .generation = r->generation,
+                };
+                audit_log(&rec);
         } else {
                 request_audit(r);
                 if (r->fs.denied)
-                        c->srv->n_denied++;
-                int status = request_status(r);
-                int fd = r->result > 0 ? TAKE_FD(r->result) : -1;
-                conn_reply(c, r->op, r->id, status, fd);
+                        s->n_denied++;
+                conn_reply(c, r->op, r->id, reply_status, fd, true);
+                fd = -1;
         }
-        request_free(r); /* closes a descriptor that came too late */
+        closer_close(s, c->ue, fd);
+        conn_job_end(c, r);
         conn_settle(c);
-        if (ue)
-                uidtab_put(&s->uids, ue);
         conn_unref(c);
 }
 
 /* A filesystem that does not answer (a hung FUSE server, a dead NFS
- * server) delays only this request: the client hears ETIMEDOUT now, and the
- * descriptor, if the open ever completes, is closed then. */
+ * server) delays only this request: the client hears ETIMEDOUT now.  A
+ * request that has not started yet never will; one that is running may
+ * finish, but its result is discarded (and a descriptor closed off the
+ * loop). */
 static void conn_job_timeout(evutil_socket_t fd, short what, void *arg) {
         struct request *r = arg;
         struct conn *c = r->conn;
+        bool cancelled = lane_cancel(&r->lj);
 
-        /* Only what the worker does not write is read here. */
         struct audit_record rec = {
                 .id = r->identity, .op = r->op, .path = r->path, .path_len = r->path_len,
                 .flags = r->flags, .rule = r->verdict.rule, .status = ETIMEDOUT,
-                .reason = "timed out in the filesystem", .generation = r->generation,
+                .reason = cancelled ? "timed out waiting for a worker; cancelled" : "timed out in the filesystem",
+                .generation = r->generation,
         };
-        if (r->held) {
-                /* Never reached a worker: nothing runs, it simply ends. */
-                conn_unhold(c->ue, r);
-                audit_log(&rec);
-                c->jobs--;
-                conn_reply(c, r->op, r->id, ETIMEDOUT, -1);
-                request_free(r);
+        audit_log(&rec);
+        conn_reply(c, r->op, r->id, ETIMEDOUT, -1, false);
+        if (cancelled) {
+                conn_job_end(c, r);
                 conn_settle(c);
                 conn_unref(c);
                 return;
         }
         r->timed_out = true;
-        log_msg(LOG_WARNING, "pid=%d: request %u for %s still blocked after the open timeout", (int) c->id.pid,
-                r->id, r->path);
-        audit_log(&rec);
-        conn_reply(c, r->op, r->id, ETIMEDOUT, -1);
+        log_msg(LOG_WARNING, "pid=%d: request %u still blocked after the open timeout", (int) c->id.pid, r->id);
         conn_settle(c);
 }
 
@@ -417,34 +434,26 @@ static void conn_defer(struct conn *c, const struct request *stack) {
         struct server *s = c->srv;
         struct request *r = request_copy(stack);
         if (!r) {
-                conn_reply(c, stack->op, stack->id, ENOMEM, -1);
+                conn_reply(c, stack->op, stack->id, ENOMEM, -1, false);
                 return;
         }
         r->conn = c;
-        r->job.run = conn_job_run;
-        r->job.complete = conn_job_complete;
+        r->lj.run = conn_job_run;
+        r->lj.complete = conn_job_complete;
         evtimer_assign(&r->deadline, s->base, conn_job_timeout, r);
 
         /* Work that stays on a local mount cannot hang: it has workers of
          * its own, so that a hung FUSE or NFS mount, which may hold every
-         * general worker, never delays it.  Everything else shares the
-         * general workers, a quarter of them at most per uid. */
+         * general worker, never delays it.  Each lane gives every real
+         * user only a share of its threads; past it, the request waits its
+         * turn, its deadline running, while the connection goes on. */
         const char *rel;
         r->general = (r->fs.granted & POLICY_FOLLOW) || mounts_fast_dir(r->path, r->path_len, &rel) < 0;
-        struct uidtab_entry *ue = c->ue;
-        if (r->general && ue->jobs >= s->uid_jobs_max) {
-                /* The uid has its share: the request waits its turn, its
-                 * deadline running, while the connection goes on. */
-                r->held = true;
-                *ue->held_tail = r;
-                ue->held_tail = &r->held_next;
-                ue->n_held++;
-        } else if (pool_submit(r->general ? &s->pool : &s->local_pool, &r->job) < 0) {
+        if (lane_submit(r->general ? &s->general : &s->local, c->ue, &r->lj) < 0) {
                 request_free(r);
-                conn_reply(c, stack->op, stack->id, EAGAIN, -1);
+                conn_reply(c, stack->op, stack->id, EAGAIN, -1, false);
                 return;
-        } else if (r->general)
-                ue->jobs++;
+        }
         conn_ref(c);
         c->jobs++;
         s->n_deferred++;
@@ -472,23 +481,23 @@ static void conn_handle(struct conn *c, char *buf, const struct fdpass_msg *m) {
         if (k == -EPROTO) {
                 log_msg(LOG_INFO, "pid=%d: malformed record (%zu bytes), closing", (int) c->id.pid, m->len);
                 c->closing = true;
-                conn_reply(c, op, m->len >= 12 ? id : 0, EPROTO, -1);
+                conn_reply(c, op, m->len >= 12 ? id : 0, EPROTO, -1, false);
                 return;
         }
         /* The descriptors were already closed by fdpass_recv. */
         if (m->flags & FDPASS_BAD_CONTROL) {
-                conn_reply(c, op, id, EBADMSG, -1);
+                conn_reply(c, op, id, EBADMSG, -1, false);
                 return;
         }
         /* Never evaluate a cut path. */
         if ((m->flags & FDPASS_TRUNCATED) && k != -EPROTONOSUPPORT)
                 k = -EINVAL;
         if (k < 0) {
-                conn_reply(c, op, id, -k, -1);
+                conn_reply(c, op, id, -k, -1, false);
                 return;
         }
         if (req.op == FDBR_OP_PING) {
-                conn_reply(c, op, id, 0, -1);
+                conn_reply(c, op, id, 0, -1, false);
                 return;
         }
 
@@ -505,7 +514,8 @@ static void conn_handle(struct conn *c, char *buf, const struct fdpass_msg *m) {
         request_audit(&r);
         if (r.fs.denied)
                 s->n_denied++;
-        conn_reply(c, op, id, request_status(&r), r.result > 0 ? r.result : -1);
+        /* Opened by the loop: on a local filesystem, its close never waits. */
+        conn_reply(c, op, id, request_status(&r), r.result > 0 ? r.result : -1, false);
 }
 
 /* Reads and answers up to budget records, a batch at a time, replies sent
@@ -533,7 +543,9 @@ static bool conn_read(struct conn *c, unsigned budget) {
                 unsigned room = conn_fds_room(c);
                 if (want > room)
                         want = room > 0 ? room : 1;
+                s->reading_ue = c->ue;
                 int n = fdpass_recv_many(c->fd, bufs, FDBR_WIRE_REQUEST_MAX, want, false, m);
+                s->reading_ue = NULL;
                 if (n == -EAGAIN)
                         break;
                 if (n < 0) {

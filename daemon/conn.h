@@ -21,3 +21,8 @@ void conn_free(struct conn *c);
  * out (the server is stopping). */
 void conn_shutdown(struct conn *c);
 void conn_shutdown_all(struct server *s);
+
+/* One descriptor counted against ue (in an untaken reply, or waiting to be
+ * closed) is gone: connections stopped for lack of room are read again. */
+void conn_fds_returned(struct server *s, struct uidtab_entry *ue);
+void conn_close_done(struct server *s, struct uidtab_entry *ue);

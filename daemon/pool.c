@@ -137,6 +137,24 @@ int pool_submit(struct pool *p, struct pool_job *job) {
         return 0;
 }
 
+bool pool_cancel(struct pool *p, struct pool_job *job) {
+        bool found = false;
+
+        pthread_mutex_lock(&p->lock);
+        for (struct pool_job **q = &p->queue_head; *q; q = &(*q)->next)
+                if (*q == job) {
+                        *q = job->next;
+                        if (!*q)
+                                p->queue_tail = q;
+                        job->next = NULL;
+                        p->n_queued--;
+                        found = true;
+                        break;
+                }
+        pthread_mutex_unlock(&p->lock);
+        return found;
+}
+
 unsigned pool_queued(struct pool *p) {
         pthread_mutex_lock(&p->lock);
         unsigned n = p->n_queued;

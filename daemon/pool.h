@@ -42,6 +42,11 @@ int pool_init(struct pool *p, struct event_base *base, unsigned max_threads);
  * job is then not queued). */
 int pool_submit(struct pool *p, struct pool_job *job);
 
+/* Takes a job off the queue if no worker has picked it up yet.  Returns
+ * true when it was removed (it will neither run nor complete), false when
+ * it is running or done (it completes as usual). */
+bool pool_cancel(struct pool *p, struct pool_job *job);
+
 /* Jobs waiting for a worker, and workers running. */
 unsigned pool_queued(struct pool *p);
 unsigned pool_threads(struct pool *p);

@@ -14,13 +14,13 @@
 #include "fsop.h"
 #include "identity.h"
 #include "policy.h"
-#include "pool.h"
+#include "lane.h"
 #include "wire.h"
 
 struct conn;
 
 struct request {
-        struct pool_job job;
+        struct lane_job lj;
         struct conn *conn;
         struct policy *policy;          /* owned reference only when copied for a worker */
         unsigned generation;
@@ -36,8 +36,6 @@ struct request {
         int result;                     /* a descriptor (OPEN), 0, or -errno */
         bool timed_out;                 /* the client was answered ETIMEDOUT already */
         bool general;                   /* in the general workers, not the local ones */
-        bool held;                      /* waiting for one of its uid's general workers */
-        struct request *held_next;
         struct event deadline;
         size_t path_len;
         const char *path;               /* NUL-terminated */

@@ -7,12 +7,18 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
+#include "closer.h"
 #include "conn.h"
 #include "identity.h"
 #include "log.h"
 #include "macro.h"
 #include "mounts.h"
+
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
 
 /* How long accepting pauses when the process is out of descriptors. */
 #define ACCEPT_RETRY_MS 100
@@ -150,10 +156,23 @@ void server_conn_gone(struct server *s) {
         }
 }
 
+/* A client has no reason to send the broker a descriptor, and closing one
+ * may block (a FUSE file's flush, a TCP socket's linger).  With
+ * SO_PASSRIGHTS off on the listening socket, which connections inherit
+ * (even those not yet accepted), the kernel refuses the client's sendmsg
+ * and no descriptor ever arrives. */
+static int server_refuse_rights(int listen_fd) {
+        int off = 0;
+        if (setsockopt(listen_fd, SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof off) < 0)
+                return -errno;
+        return 0;
+}
+
 int server_init(struct server *s, struct event_base *base, int listen_fd, struct policy *policy,
                 const struct server_config *cfg) {
-        s->pool.efd = -1;
-        s->local_pool.efd = -1;
+        s->general.pool.efd = -1;
+        s->local.pool.efd = -1;
+        s->closer.pool.efd = -1;
         s->base = base;
         s->cfg = *cfg;
         s->listen_fd = listen_fd;
@@ -182,13 +201,26 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
         s->open_timeout = event_base_init_common_timeout(base, &open);
         if (!s->idle_timeout || !s->open_timeout)
                 return -ENOMEM;
-        int r = pool_init(&s->pool, base, cfg->max_workers);
+        /* Each real user gets a quarter of the general workers, half of
+         * the local ones, a quarter of the closers: one user's hung
+         * filesystem or slow disk never takes a lane from the others. */
+        int r = lane_init(&s->general, base, &s->uids, LANE_GENERAL, cfg->max_workers, cfg->max_workers / 4);
         if (r < 0)
                 return r;
-        r = pool_init(&s->local_pool, base, SERVER_LOCAL_WORKERS);
+        r = lane_init(&s->local, base, &s->uids, LANE_LOCAL, SERVER_LOCAL_WORKERS, SERVER_LOCAL_WORKERS / 2);
         if (r < 0)
                 return r;
-        s->uid_jobs_max = cfg->max_workers / 4 > 0 ? cfg->max_workers / 4 : 1;
+        r = lane_init(&s->closer, base, &s->uids, LANE_CLOSER, SERVER_CLOSERS, SERVER_CLOSERS / 4);
+        if (r < 0)
+                return r;
+        r = server_refuse_rights(listen_fd);
+        if (r < 0 && r != -ENOPROTOOPT)
+                return r;
+        s->rights_refused = r == 0;
+        fdpass_set_stray_handler(closer_stray, s);
+        if (!s->rights_refused)
+                log_msg(LOG_NOTICE, "the kernel cannot refuse descriptors sent by clients (SO_PASSRIGHTS, Linux 6.16); "
+                                    "any that arrive are closed off the event loop");
         r = mounts_init(base);
         if (r < 0)
                 return r;
@@ -204,9 +236,11 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
 void server_done(struct server *s) {
         while (!LIST_EMPTY(&s->conns))
                 conn_free(LIST_FIRST(&s->conns));
-        /* Requests still in workers complete into closed connections. */
-        pool_done(&s->pool);
-        pool_done(&s->local_pool);
+        /* Requests still in workers complete into closed connections, and
+         * the descriptors they opened go to the closers. */
+        lane_done(&s->general);
+        lane_done(&s->local);
+        lane_done(&s->closer);
         event_del(&s->accept_retry);
         event_del(&s->exit_idle);
         event_del(&s->stop_deadline);

@@ -11,7 +11,7 @@
 #include <sys/queue.h>
 
 #include "policy.h"
-#include "pool.h"
+#include "lane.h"
 #include "fdpass.h"
 #include "log.h"
 #include "uidtab.h"
@@ -30,6 +30,10 @@
 #define SERVER_BATCH 32
 /* Workers for cold lookups and creates on local mounts. */
 #define SERVER_LOCAL_WORKERS 4
+/* Threads that close descriptors whose close may block. */
+#define SERVER_CLOSERS 16
+
+enum { LANE_GENERAL, LANE_LOCAL, LANE_CLOSER };
 
 struct server_config {
         unsigned max_clients;
@@ -60,12 +64,15 @@ struct server {
         struct conn_list conns;
         unsigned n_conns;
         struct uidtab uids;
-        struct pool pool;                 /* general workers */
-        struct pool local_pool;           /* work that stays on local mounts */
-        unsigned uid_jobs_max;            /* general workers' requests per uid */
-        unsigned uid_fds_max;             /* descriptors in untaken replies per uid */
+        struct lane general;              /* work that may block anywhere */
+        struct lane local;                /* work that stays on local mounts */
+        struct lane closer;               /* closes that may block */
+        unsigned uid_fds_max;             /* descriptors in untaken replies, and pending close, per user */
         unsigned fds_max;                 /* ... and in all */
         unsigned held_fds;
+        unsigned closing_fds;
+        struct uidtab_entry *reading_ue;  /* whose records are being received, for stray descriptors */
+        bool rights_refused;              /* SO_PASSRIGHTS is off: clients cannot send descriptors */
         /* Shared timeouts: libevent keeps equal timeouts in a queue, not the
          * heap, so thousands of connections cost nothing to time. */
         const struct timeval *idle_timeout;
@@ -81,6 +88,7 @@ struct server {
         /* Replies of the batch being handled, sent together. */
         struct fdpass_out outbox[SERVER_BATCH];
         uint8_t outrecs[SERVER_BATCH][FDBR_WIRE_REPLY_SIZE];
+        bool outoff[SERVER_BATCH];        /* the descriptor is closed off the loop */
         unsigned n_out;
 };
 

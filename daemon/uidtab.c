@@ -59,7 +59,8 @@ int uidtab_acquire(struct uidtab *t, uid_t uid, unsigned max, struct uidtab_entr
                 return -ENOMEM;
         unsigned k = bucket(t, uid);
         *e = (struct uidtab_entry) { .next = t->buckets[k], .uid = uid, .conns = 1 };
-        e->held_tail = &e->held_head;
+        for (unsigned i = 0; i < UIDTAB_LANES; i++)
+                e->lanes[i].held_tail = &e->lanes[i].held_head;
         t->buckets[k] = e;
         t->n_entries++;
         *ret = e;
@@ -67,8 +68,11 @@ int uidtab_acquire(struct uidtab *t, uid_t uid, unsigned max, struct uidtab_entr
 }
 
 void uidtab_put(struct uidtab *t, struct uidtab_entry *e) {
-        if (!e || e->conns || e->jobs || e->fds || e->n_held)
+        if (!e || e->conns || e->fds || e->closing)
                 return;
+        for (unsigned i = 0; i < UIDTAB_LANES; i++)
+                if (e->lanes[i].running || e->lanes[i].n_held)
+                        return;
         struct uidtab_entry **p = find(t, e->uid);
         if (!p || *p != e)
                 return;

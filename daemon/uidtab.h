@@ -1,27 +1,36 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* What each client uid holds of the daemon: connections (for
- * --max-clients-per-uid), requests in the general worker lane, and
- * descriptors in replies its clients have not taken.  An entry exists only
- * while one of them is not zero, so the table is bounded by what clients
- * hold. */
+/* What each real user holds of the daemon: connections (for
+ * --max-clients-per-uid), jobs in each lane of threads, and descriptors
+ * in replies its clients have not taken or waiting to be closed.  The key
+ * is the account a connection is charged to (see account.h): a uid inside
+ * a user namespace counts against the user who owns it.  An entry exists
+ * only while one of them is not zero, so the table is bounded by what
+ * clients hold. */
 
 #include <sys/types.h>
 
-struct request;
+/* Lanes of threads (see lane.h): general, local, closer. */
+#define UIDTAB_LANES 3
+
+struct lane_job;
+
+struct uidtab_lane {
+        unsigned running;               /* jobs in the lane's threads */
+        /* Jobs waiting for one of the user's share, oldest first. */
+        struct lane_job *held_head;
+        struct lane_job **held_tail;
+        unsigned n_held;
+};
 
 struct uidtab_entry {
         struct uidtab_entry *next;
         uid_t uid;
         unsigned conns;
-        unsigned jobs;                  /* in the general workers */
-        unsigned fds;
-        /* Requests waiting for one of the uid's share of general workers,
-         * oldest first. */
-        struct request *held_head;
-        struct request **held_tail;
-        unsigned n_held;
+        unsigned fds;                   /* in untaken replies */
+        unsigned closing;               /* waiting to be closed off the loop */
+        struct uidtab_lane lanes[UIDTAB_LANES];
 };
 
 struct uidtab {

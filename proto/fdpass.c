@@ -12,20 +12,42 @@
 #define SCM_PIDFD 0x04
 #endif
 
-/* Room for one SCM_RIGHTS message with a few descriptors.  More than one
- * slot on purpose: a peer that crams extra descriptors into the message gets
- * them installed here (and closed) rather than silently cut, so the
- * mismatch is seen.  Anything beyond is dropped by the kernel with
- * MSG_CTRUNC, which is refused as well. */
-#define CONTROL_FDS 4
+/* Room to receive as many descriptors as one message can carry (the
+ * kernel's SCM_MAX_FD), so that a peer that crams extra ones in gets them
+ * installed here and handed to the stray handler, never cut with
+ * MSG_CTRUNC: the kernel would then drop the rest itself, in the
+ * receiving thread, and that last close may block (a FUSE flush, a TCP
+ * linger). */
+#define CONTROL_FDS 253
 
 union control_buf {
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int) * CONTROL_FDS)];
 };
 
+/* Sending needs room for one. */
+union control_one {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+};
+
+static fdpass_stray_fn stray_fn;
+static void *stray_userdata;
+
+void fdpass_set_stray_handler(fdpass_stray_fn fn, void *userdata) {
+        stray_fn = fn;
+        stray_userdata = userdata;
+}
+
+static void stray(int fd) {
+        if (stray_fn)
+                stray_fn(fd, stray_userdata);
+        else
+                safe_close(fd);
+}
+
 int fdpass_send(int sock, const void *buf, size_t len, int fd) {
-        union control_buf control;
+        union control_one control;
         struct iovec iov = { .iov_base = (void *) buf, .iov_len = len };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
@@ -65,7 +87,7 @@ static void close_cmsg_fds(struct cmsghdr *cmsg) {
         for (size_t i = 0; i < n; i++) {
                 int fd;
                 memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
-                safe_close(fd);
+                stray(fd);
         }
 }
 
@@ -95,8 +117,10 @@ static struct fdpass_msg check_received(struct msghdr *mh, size_t len, bool want
 
         /* Once anything was wrong, the one good-looking descriptor is not
          * trusted either. */
-        if ((m.flags & FDPASS_BAD_CONTROL) && m.fd >= 0)
-                m.fd = safe_close(m.fd);
+        if ((m.flags & FDPASS_BAD_CONTROL) && m.fd >= 0) {
+                stray(m.fd);
+                m.fd = -1;
+        }
         return m;
 }
 
@@ -156,7 +180,7 @@ int fdpass_recv_many(int sock, void *const *bufs, size_t size, size_t count, boo
 }
 
 int fdpass_send_many(int sock, const struct fdpass_out *out, size_t count) {
-        union control_buf control[FDPASS_BATCH_MAX];
+        union control_one control[FDPASS_BATCH_MAX];
         struct iovec iov[FDPASS_BATCH_MAX];
         struct mmsghdr mm[FDPASS_BATCH_MAX];
         int n;

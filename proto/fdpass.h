@@ -25,6 +25,15 @@ struct fdpass_msg {
         int fd;          /* the one expected descriptor (owned by the caller), or -1 */
 };
 
+/* What becomes of a descriptor that arrived but was not wanted (extra
+ * ones, any at all when none was wanted, all of them when the control data
+ * was bad): by default it is closed at once.  A program whose receiving
+ * thread must never block in close() (the broker's event loop: a FUSE
+ * file's flush, a TCP socket's linger) sets a handler that takes ownership
+ * and closes it elsewhere.  Process-wide; set before receiving. */
+typedef void (*fdpass_stray_fn)(int fd, void *userdata);
+void fdpass_set_stray_handler(fdpass_stray_fn fn, void *userdata);
+
 /* Sends buf (len >= 1) with fd attached when fd >= 0.  The descriptor stays
  * owned by the caller.  Never raises SIGPIPE.  Returns 0, or -errno
  * (-EAGAIN when a non-blocking socket is full). */

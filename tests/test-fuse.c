@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -29,6 +31,7 @@
 
 #include "harness.h"
 #include "macro.h"
+#include "shim.h"
 #include "testutil.h"
 
 static const char policy_text[] =
@@ -107,7 +110,7 @@ static void fuse_mount(void) {
                 if (err < 0 || dup2(err, STDERR_FILENO) < 0 || dup2(err, STDOUT_FILENO) < 0)
                         _exit(120);
                 execl(FDBR_HANGFS_PATH, "hangfs", log_opt, release_opt, F.mnt, "-f", "-o",
-                      "fsname=fdbr-hangfs,subtype=hangfs", (char *) NULL);
+                      "fsname=fdbr-hangfs,subtype=hangfs,allow_other", (char *) NULL);
                 _exit(121);
         }
         free(log_opt);
@@ -164,9 +167,9 @@ static void rebaseline(void) {
         free(p);
 }
 
-static void start(const char *const *args) {
+static void start_opts(const char *const *args, const struct tu_spawn_opts *o) {
         tu_private_mounts();
-        tu_daemon_start_opts(&D, policy_text, args, NULL);
+        tu_daemon_start_opts(&D, policy_text, args, o);
         char *p = path_of("data");
         tu_mkdir(p, 0700, 0, 0);
         free(p);
@@ -175,6 +178,10 @@ static void start(const char *const *args) {
         free(p);
         fuse_mount();
         rebaseline();
+}
+
+static void start(const char *const *args) {
+        start_opts(args, NULL);
 }
 
 static void stop(void) {
@@ -684,6 +691,218 @@ START_TEST(stop_while_hung) {
 }
 END_TEST
 
+
+/* ---- closes that block ---------------------------------------------------- */
+
+/* The daemon as it runs on this kernel, and as on one without
+ * SO_PASSRIGHTS (Linux < 6.16), where descriptors sent by clients do
+ * arrive: the shim makes turning it off fail as an old kernel does. */
+static struct tu_shim shim;
+
+static void start_variant(int old_kernel) {
+        if (old_kernel) {
+                tu_shim_setup(&shim, "setsockopt:ENOPROTOOPT:opt=83");
+                tu_shim_arm(&shim, true); /* from the start: it is set up before serving */
+                start_opts(NULL, &shim.opts);
+                tu_shim_check_loaded(&shim);
+        } else
+                start(NULL);
+}
+
+static void stop_variant(void) {
+        stop();
+        tu_shim_done(&shim);
+}
+
+/* A bystander's PINGs stay fast for a while: the loop is not blocked. */
+static void bystander_fast(int fd, int duration_ms) {
+        long long end = tu_now_ms() + duration_ms, worst = 0;
+        uint32_t id = 1000;
+        while (tu_now_ms() < end) {
+                long long t0 = tu_now_ms();
+                ck_assert_int_eq(tu_send(fd, FDBR_OP_PING, id, 0, 0, NULL), 0);
+                struct wire_reply r;
+                int k = tu_recv(fd, &r, NULL, 5000);
+                ck_assert_msg(k == 0, "bystander PING: %s", strerror(-k));
+                ck_assert_uint_eq(r.id, id);
+                long long dt = tu_now_ms() - t0;
+                if (dt > worst)
+                        worst = dt;
+                id++;
+                usleep(20000);
+        }
+        ck_assert_msg(worst < 100, "a bystander's PING took %lld ms while a close was blocked", worst);
+}
+
+/* Sends one PING with fd attached on sock and says what became of it:
+ * -EPERM when the kernel refused (SO_PASSRIGHTS off), else the status of
+ * the broker's answer. */
+static int ping_with_fd(int sock, int fd) {
+        uint8_t rec[FDBR_WIRE_HEADER_SIZE];
+        int n = wire_request_encode(rec, sizeof rec, FDBR_OP_PING, 5, 0, 0, NULL, 0);
+        if (n < 0)
+                return n;
+        int k = tu_send_fds(sock, rec, (size_t) n, &fd, 1, 0);
+        if (k < 0)
+                return k;
+        struct wire_reply r;
+        int rfd = -1;
+        k = tu_recv(sock, &r, &rfd, 5000);
+        if (k < 0)
+                return k;
+        if (rfd >= 0)
+                close(rfd);
+        return (int) r.status;
+}
+
+struct attacker {
+        const char *socket;
+        const char *file;
+        int old_kernel;
+};
+
+/* Sends the broker a descriptor of a file whose every close blocks in
+ * FLUSH, and leaves (its own close blocks too, in its own process). */
+static int send_flush_fd(void *arg) {
+        const struct attacker *a = arg;
+        int sock = tu_connect(a->socket);
+        TU_REQUIRE(sock >= 0, "connect");
+        int fd = open(a->file, O_RDONLY | O_CLOEXEC);
+        TU_REQUIRE(fd >= 0, "open %s: %s", a->file, strerror(errno));
+        int st = ping_with_fd(sock, fd);
+        if (a->old_kernel)
+                TU_REQUIRE(st == EBADMSG, "PING with a descriptor: %d, expected EBADMSG", st);
+        else
+                TU_REQUIRE(st == -EPERM, "PING with a descriptor: %d, expected the kernel's EPERM", st);
+        close(sock);
+        close(fd);
+        return 0;
+}
+
+START_TEST(client_fd_flush_hangs) {
+        int old_kernel = _i;
+        start_variant(old_kernel);
+        int by = tu_connect_ok(D.socket);
+        char *file = tu_strdupf("%s/hang-flush", F.mnt);
+        struct attacker a = { .socket = D.socket, .file = file, .old_kernel = old_kernel };
+
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                if (setgroups(0, NULL) < 0 || setresgid(TU_NOBODY, TU_NOBODY, TU_NOBODY) < 0 ||
+                    setresuid(TU_NOBODY, TU_NOBODY, TU_NOBODY) < 0)
+                        _exit(1);
+                _exit(send_flush_fd(&a));
+        }
+        /* The attacker's own close, and with an old kernel the broker's. */
+        fuse_wait_events("flush-blocked /hang-flush", old_kernel ? 2 : 1, 10000);
+        bystander_fast(by, 1500);
+        fuse_release();
+        int status = tu_wait(pid, 10000);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "attacker: status 0x%x", status);
+        close(by);
+        free(file);
+        tu_daemon_expect_baseline(&D, "a descriptor whose close blocks");
+        stop_variant();
+}
+END_TEST
+
+/* The broker's own copy of a file it opened on FUSE: closed after the
+ * reply is sent, and that close blocks in FLUSH. */
+static int open_flush_file(void *arg) {
+        const struct attacker *a = arg;
+        int sock = tu_connect(a->socket);
+        TU_REQUIRE(sock >= 0, "connect");
+        int fd = -1;
+        int st = tu_request(sock, FDBR_OP_OPEN, FDBR_F_READ, 0, a->file, &fd);
+        TU_REQUIRE(st == 0 && fd >= 0, "OPEN %s: %d", a->file, st);
+        /* Keeps its copy until told to go: only the broker's close runs. */
+        char c;
+        (void) !read(STDIN_FILENO, &c, 1);
+        close(fd);
+        close(sock);
+        return 0;
+}
+
+START_TEST(broker_fd_flush_hangs) {
+        start(NULL);
+        int by = tu_connect_ok(D.socket);
+        char *file = tu_strdupf("%s/hang-flush", F.mnt);
+        struct attacker a = { .socket = D.socket, .file = file };
+        int go[2];
+        ck_assert_int_eq(pipe2(go, O_CLOEXEC), 0);
+
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                close(go[1]);
+                if (dup2(go[0], STDIN_FILENO) < 0 || setgroups(0, NULL) < 0 ||
+                    setresgid(TU_NOBODY, TU_NOBODY, TU_NOBODY) < 0 || setresuid(TU_NOBODY, TU_NOBODY, TU_NOBODY) < 0)
+                        _exit(1);
+                _exit(open_flush_file(&a));
+        }
+        close(go[0]);
+        fuse_wait_events("flush-blocked /hang-flush", 1, 10000);
+        bystander_fast(by, 1500);
+        fuse_release();
+        close(go[1]);
+        int status = tu_wait(pid, 10000);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client: status 0x%x", status);
+        close(by);
+        free(file);
+        tu_daemon_expect_baseline(&D, "a file whose close blocks");
+        stop();
+}
+END_TEST
+
+/* A loopback TCP socket whose close lingers for 30 s (SO_LINGER, a full
+ * send queue the peer never reads), sent to the broker; the sender's own
+ * copy is closed at once, so the broker's close would be the last. */
+START_TEST(client_fd_tcp_linger) {
+        int old_kernel = _i;
+        start_variant(old_kernel);
+        int by = tu_connect_ok(D.socket);
+
+        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t salen = sizeof sa;
+        ck_assert_int_eq(bind(l, (struct sockaddr *) &sa, sizeof sa), 0);
+        ck_assert_int_eq(listen(l, 1), 0);
+        ck_assert_int_eq(getsockname(l, (struct sockaddr *) &sa, &salen), 0);
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int small = 4096;
+        ck_assert_int_eq(setsockopt(c, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+        ck_assert_int_eq(connect(c, (struct sockaddr *) &sa, sizeof sa), 0);
+        int peer = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+        ck_assert_int_ge(peer, 0);
+        ck_assert_int_eq(setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+        struct linger lg = { .l_onoff = 1, .l_linger = 30 };
+        ck_assert_int_eq(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+        tu_set_nonblock(c);
+        static char junk[65536];
+        while (send(c, junk, sizeof junk, MSG_NOSIGNAL) > 0)
+                ;
+
+        int sock = tu_connect_ok(D.socket);
+        int st = ping_with_fd(sock, c);
+        if (old_kernel)
+                ck_assert_msg(st == EBADMSG, "PING with a socket: %d, expected EBADMSG", st);
+        else
+                ck_assert_msg(st == -EPERM, "PING with a socket: %d, expected the kernel's EPERM", st);
+        close(c);
+        bystander_fast(by, 1500);
+        bystander_fast(sock, 200);
+
+        /* The peer goes: the lingering close ends. */
+        close(peer);
+        close(l);
+        close(sock);
+        close(by);
+        tu_daemon_expect_baseline(&D, "a socket whose close lingers");
+        stop_variant();
+}
+END_TEST
+
 static Suite *fuse_suite(void) {
         Suite *s = suite_create("fuse");
         TCase *tc = tcase_create("fuse");
@@ -696,6 +915,9 @@ static Suite *fuse_suite(void) {
         tcase_add_test(tc, held_requests_time_out_and_leave);
         tcase_add_test(tc, served_through_worker);
         tcase_add_test(tc, stop_while_hung);
+        tcase_add_loop_test(tc, client_fd_flush_hangs, 0, 2);
+        tcase_add_test(tc, broker_fd_flush_hangs);
+        tcase_add_loop_test(tc, client_fd_tcp_linger, 0, 2);
         suite_add_tcase(s, tc);
         return s;
 }

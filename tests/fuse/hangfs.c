@@ -4,6 +4,8 @@
  *   /file.txt      "fuse data\n", answered at once;
  *   /hang-open     "late open\n": its open handler blocks;
  *   /hang-lookup   "late lookup\n": its lookup (getattr) blocks;
+ *   /hang-flush    "late flush\n": opens at once, but every close() of a
+ *                  descriptor of it (FLUSH) blocks;
  *
  * and a blocked handler waits until the release file exists (created by
  * the test), or 60 s at most, so that nothing hangs for ever.  Every open,
@@ -45,10 +47,12 @@ static const struct file {
         const char *content;
         bool hang_open;
         bool hang_lookup;
+        bool hang_flush;
 } files[] = {
-        { "/file.txt", "fuse data\n", false, false },
-        { "/hang-open", "late open\n", true, false },
-        { "/hang-lookup", "late lookup\n", false, true },
+        { "/file.txt", "fuse data\n", false, false, false },
+        { "/hang-open", "late open\n", true, false, false },
+        { "/hang-lookup", "late lookup\n", false, true, false },
+        { "/hang-flush", "late flush\n", false, false, true },
 };
 
 static const struct file *find(const char *path) {
@@ -144,6 +148,14 @@ static int hang_read(const char *path, char *buf, size_t size, off_t off, struct
         return (int) size;
 }
 
+static int hang_flush(const char *path, struct fuse_file_info *fi) {
+        (void) fi;
+        const struct file *f = find(path);
+        if (f && f->hang_flush)
+                block("flush", path);
+        return 0;
+}
+
 static int hang_release(const char *path, struct fuse_file_info *fi) {
         (void) fi;
         event("release", path);
@@ -156,6 +168,7 @@ static const struct fuse_operations ops = {
         .readdir = hang_readdir,
         .open = hang_open,
         .read = hang_read,
+        .flush = hang_flush,
         .release = hang_release,
 };
 
