@@ -737,6 +737,97 @@ START_TEST(one_uid_cannot_exhaust_descriptors) {
 }
 END_TEST
 
+
+/* ---- a slow disk: fair shares of the local workers, and no work after a
+ * timeout ------------------------------------------------------------------ */
+
+struct creator {
+        const char *socket;
+        const char *dir;
+        const char *prefix;
+        unsigned n;
+        unsigned delay_ms;
+        int status[8];
+};
+
+/* Sends n CREATEs at once on one connection, then collects the answers. */
+static int create_many(void *arg) {
+        struct creator *c = arg;
+        usleep(c->delay_ms * 1000);
+        int fd = tu_connect(c->socket);
+        TU_REQUIRE(fd >= 0, "connect");
+        for (unsigned i = 0; i < c->n; i++) {
+                char *p = tu_strdupf("%s/%s%u", c->dir, c->prefix, i);
+                TU_REQUIRE(tu_send(fd, FDBR_OP_OPEN, i, FDBR_F_WRITE | FDBR_F_CREATE | FDBR_F_EXCL, 0644, p) == 0,
+                           "send");
+                free(p);
+        }
+        for (unsigned i = 0; i < c->n; i++) {
+                struct wire_reply r;
+                int rfd = -1;
+                TU_REQUIRE(tu_recv(fd, &r, &rfd, 10000) == 0, "reply %u", i);
+                TU_REQUIRE(r.id < c->n, "id %u", r.id);
+                if (rfd >= 0)
+                        close(rfd);
+                c->status[r.id] = (int) r.status;
+        }
+        /* The parent reads the statuses from the exit code: ETIMEDOUT is
+         * expected exactly where the test says. */
+        for (unsigned i = 0; i < c->n; i++)
+                if (c->status[i] != 0 && c->status[i] != ETIMEDOUT)
+                        TU_REQUIRE(false, "%s%u: status %d", c->prefix, i, c->status[i]);
+        return 0;
+}
+
+static bool exists(const char *dir, const char *prefix, unsigned i) {
+        char *p = tu_strdupf("%s/%s%u", dir, prefix, i);
+        bool e = access(p, F_OK) == 0;
+        free(p);
+        return e;
+}
+
+START_TEST(slow_disk_shares_and_timeouts) {
+        /* Every create takes a second; answers are due within 1.5 s. */
+        static const char *const args[] = { "--open-timeout", "1500", "--log-level", "info", NULL };
+        tu_shim_setup(&S, "creat:0:sleep=1000");
+        tu_shim_arm(&S, true);
+        start_opts(args, &S.opts);
+        tu_shim_check_loaded(&S);
+        char *out = path_of("data/out");
+
+        /* One user asks for eight at once; another, a moment later, for
+         * one.  The second user has local workers of its own share. */
+        pid_t a = fork();
+        ck_assert_int_ge(a, 0);
+        if (a == 0) {
+                struct creator c = { .socket = D.socket, .dir = out, .prefix = "a", .n = 8 };
+                tu_run_as(TU_NOBODY, TU_NOBODY, create_many, &c);
+                _exit(0);
+        }
+        struct creator b = { .socket = D.socket, .dir = out, .prefix = "b", .n = 1, .delay_ms = 100 };
+        long long t0 = tu_now_ms();
+        tu_run_as(TU_NOBODY - 1, TU_NOBODY - 1, create_many, &b);
+        ck_assert_msg(exists(out, "b", 0), "the other user's file was not created");
+        ck_assert_msg(tu_now_ms() - t0 < 1500, "the other user waited %lld ms for a local worker",
+                      tu_now_ms() - t0);
+        int status = tu_wait(a, 20000);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "first user: status 0x%x", status);
+
+        /* Its first two ran at once, the next two when those were done
+         * (answered ETIMEDOUT, finished anyway, their results discarded);
+         * the last four were still waiting at the timeout and never ran. */
+        usleep(1500000);
+        for (unsigned i = 0; i < 4; i++)
+                ck_assert_msg(exists(out, "a", i), "a%u missing", i);
+        for (unsigned i = 4; i < 8; i++)
+                ck_assert_msg(!exists(out, "a", i), "a%u was created after its request timed out", i);
+        ck_assert(tu_log_has(&D, "timed out waiting for a worker; cancelled", NULL));
+        ck_assert(tu_log_has(&D, "completed after the timeout; result discarded", NULL));
+        free(out);
+        stop();
+}
+END_TEST
+
 static Suite *faults_suite(void) {
         Suite *s = suite_create("faults");
         TCase *tc = tcase_create("faults");
@@ -748,6 +839,7 @@ static Suite *faults_suite(void) {
         tcase_add_test(tc, accept_fails_no_spin);
         tcase_add_test(tc, out_of_descriptors);
         tcase_add_test(tc, one_uid_cannot_exhaust_descriptors);
+        tcase_add_test(tc, slow_disk_shares_and_timeouts);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "faultinject.h"
@@ -31,6 +32,7 @@ struct spec {
         uint64_t limit;     /* 0: no limit */
         bool main_only;     /* only calls made by the main thread */
         int opt;            /* socket option the entry is about, -1: any */
+        uint64_t sleep_ms;  /* delay instead of failing */
 };
 
 static struct spec specs[FAULT_CALL_MAX] = {
@@ -124,6 +126,13 @@ static bool inject(enum fault_call c) {
         uint64_t k = __atomic_add_fetch(&ctl->injected[c], 1, __ATOMIC_RELAXED);
         if (s->limit && k > s->limit) {
                 __atomic_sub_fetch(&ctl->injected[c], 1, __ATOMIC_RELAXED);
+                return false;
+        }
+        if (s->sleep_ms) {
+                struct timespec ts = { .tv_sec = (time_t) (s->sleep_ms / 1000),
+                                       .tv_nsec = (long) (s->sleep_ms % 1000) * 1000000L };
+                while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                        ;
                 return false;
         }
         errno = s->error;
@@ -292,7 +301,7 @@ static bool parse_u64(const char *s, size_t len, uint64_t *ret) {
 
 static bool parse_errno(const char *s, size_t len, int *ret) {
         uint64_t v;
-        if (parse_u64(s, len, &v) && v > 0 && v < 4096) {
+        if (parse_u64(s, len, &v) && v < 4096) {
                 *ret = (int) v;
                 return true;
         }
@@ -350,6 +359,8 @@ static void parse_entry(const char *e, size_t len) {
                                 s.after = v;
                         else if (klen == 5 && memcmp(field, "limit", 5) == 0)
                                 s.limit = v;
+                        else if (klen == 5 && memcmp(field, "sleep", 5) == 0 && v > 0)
+                                s.sleep_ms = v;
                         else if (klen == 3 && memcmp(field, "opt", 3) == 0 && v < 65536)
                                 s.opt = (int) v;
                         else if (klen == 4 && memcmp(field, "main", 4) == 0 && v <= 1)
@@ -362,7 +373,7 @@ static void parse_entry(const char *e, size_t len) {
                         break;
                 field = colon + 1;
         }
-        if (index < 2)
+        if (index < 2 || (s.error == 0 && !s.sleep_ms))
                 complain("entry", e, len);
         specs[call] = s;
 }

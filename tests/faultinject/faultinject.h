@@ -13,6 +13,9 @@
  *                       prob=P    fail a call with probability P percent
  *                       after=N   let the first N calls (while armed) pass
  *                       limit=N   inject at most N failures
+ *                       sleep=MS  do not fail: the call waits MS
+ *                                 milliseconds, then runs (ERRNO is 0) —
+ *                                 a slow disk or filesystem
  *                       opt=N     getsockopt/setsockopt: only calls for
  *                                 option N (e.g. 77, SO_PEERPIDFD)
  *                       main=1    only in the main thread (the daemon's
