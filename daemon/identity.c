@@ -53,7 +53,10 @@ static int peer_groups(int fd, uint32_t *ret_n, gid_t **ret_groups) {
 
 /* The unit comes from /proc/PID/cgroup, which names whatever process has
  * that pid now.  The pidfd pins the peer: if it is still alive after the
- * lookup, the pid was not reused and the answer is about the peer. */
+ * lookup, the pid was not reused and the answer is about the peer.  Only
+ * a kernel without SO_PEERPIDFD (ENOPROTOOPT, before 6.5) is served by
+ * the pid alone; any other failure — EINVAL or ESRCH for a peer already
+ * reaped, whose pid may be another process's by now — matches no unit. */
 static char *peer_unit(int fd, pid_t pid) {
         _cleanup_close_ int pidfd = -1;
         socklen_t len = sizeof pidfd;
@@ -61,8 +64,11 @@ static char *peer_unit(int fd, pid_t pid) {
 
         if (pid <= 0)
                 return NULL;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
-                pidfd = -1; /* older kernel: best effort by pid alone */
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
+                if (errno != ENOPROTOOPT)
+                        return NULL;
+                pidfd = -1;
+        }
 
         if (sd_pid_get_unit(pid, &unit) < 0)
                 return NULL;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "shim.h"
 #include "macro.h"
 #include "testutil.h"
 
@@ -81,36 +82,76 @@ static void run_in_cgroup(const char *procs, const struct unit_child *u) {
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client in %s failed", procs ? procs : "-");
 }
 
-START_TEST(unit_subject) {
-        tu_daemon_start(&D,
-                        "unit=fdbrtest-*.service @DIR@/data/** read\n"
-                        "unit=other.service @DIR@/other/** read\n", NULL);
+static const char unit_policy[] = "unit=fdbrtest-*.service @DIR@/data/** read\n"
+                                  "unit=other.service @DIR@/other/** read\n";
+
+/* A cgroup that looks like a systemd service to the unit lookup; returns
+ * its cgroup.procs. */
+static char *unit_cgroup(char **ret_cg) {
         char *data = path_in("data");
         tu_mkdir(data, 0700, 0, 0);
+        free(data);
         char *file = path_in("data/f");
         tu_write_file(file, "unit data", 0600, 0, 0);
+        free(file);
 
         char *cg = tu_strdupf("%s/system.slice/fdbrtest-%d.service", cgroup_root(), (int) getpid());
-        char *procs = tu_strdupf("%s/cgroup.procs", cg);
         char *slice = tu_strdupf("%s/system.slice", cgroup_root());
         (void) mkdir(slice, 0755);
         free(slice);
         ck_assert_msg(mkdir(cg, 0755) == 0, "mkdir %s: %s", cg, strerror(errno));
+        *ret_cg = cg;
+        return tu_strdupf("%s/cgroup.procs", cg);
+}
+
+static void unit_cgroup_remove(char *cg, char *procs) {
+        /* the cgroup must be empty before it can go */
+        for (int i = 0; i < 100 && rmdir(cg) < 0 && errno == EBUSY; i++)
+                usleep(10000);
+        ck_assert_int_eq(access(cg, F_OK), -1);
+        free(cg);
+        free(procs);
+}
+
+START_TEST(unit_subject) {
+        tu_daemon_start(&D, unit_policy, NULL);
+        char *cg, *procs = unit_cgroup(&cg);
 
         /* inside the unit: allowed; outside any unit: no unit= rule matches */
         run_in_cgroup(procs, &(struct unit_child) { procs, "data/f", 0 });
         run_in_cgroup(NULL, &(struct unit_child) { NULL, "data/f", EACCES });
         ck_assert(tu_log_has(&D, "deny", "unit=-", "data/f", NULL));
-
-        /* the cgroup must be empty before it can go */
-        for (int i = 0; i < 100 && rmdir(cg) < 0 && errno == EBUSY; i++)
-                usleep(10000);
-        ck_assert_int_eq(access(cg, F_OK), -1);
+        unit_cgroup_remove(cg, procs);
         tu_daemon_stop(&D);
-        free(cg);
-        free(procs);
-        free(data);
-        free(file);
+}
+END_TEST
+
+/* SO_PEERPIDFD pins the peer while its unit is looked up.  When it fails
+ * for a peer that is gone (EINVAL on Linux 6.5-6.15, ESRCH), its pid may
+ * already be another process's: no unit= rule may match then.  Only
+ * ENOPROTOOPT means a kernel without it, where the pid alone is used. */
+static const struct {
+        const char *fault;
+        int expect;
+} pidfd_cases[] = {
+        { "getsockopt:EINVAL:opt=77", EACCES },
+        { "getsockopt:ESRCH:opt=77", EACCES },
+        { "getsockopt:ENOPROTOOPT:opt=77", 0 },
+};
+
+START_TEST(unit_pidfd_failure) {
+        struct tu_shim shim;
+        tu_shim_setup(&shim, pidfd_cases[_i].fault);
+        tu_shim_arm(&shim, true);
+        tu_daemon_start_opts(&D, unit_policy, NULL, &shim.opts);
+        tu_shim_check_loaded(&shim);
+        char *cg, *procs = unit_cgroup(&cg);
+
+        run_in_cgroup(procs, &(struct unit_child) { procs, "data/f", pidfd_cases[_i].expect });
+        ck_assert_msg(shim.ctl->injected[FAULT_GETSOCKOPT] > 0, "SO_PEERPIDFD was never asked for");
+        unit_cgroup_remove(cg, procs);
+        tu_daemon_stop(&D);
+        tu_shim_done(&shim);
 }
 END_TEST
 
@@ -627,6 +668,7 @@ int main(void) {
         TCase *tc = tcase_create("policy");
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, unit_subject);
+        tcase_add_loop_test(tc, unit_pidfd_failure, 0, (int) ELEMENTSOF(pidfd_cases));
         tcase_add_test(tc, dir_and_device);
         tcase_add_test(tc, follow_rules);
         tcase_add_test(tc, race_follow);
