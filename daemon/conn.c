@@ -390,7 +390,7 @@ static void conn_job_timeout(evutil_socket_t fd, short what, void *arg) {
 
         /* Only what the worker does not write is read here. */
         struct audit_record rec = {
-                .id = r->identity, .op = r->op, .path = r->path, .path_len = r->path_len,
+                .id = r->identity, .account = r->identity->uid, .op = r->op, .path = r->path, .path_len = r->path_len,
                 .flags = r->flags, .rule = r->verdict.rule, .status = ETIMEDOUT,
                 .reason = "timed out in the filesystem", .generation = r->generation,
         };
@@ -407,7 +407,7 @@ static void conn_job_timeout(evutil_socket_t fd, short what, void *arg) {
         }
         r->timed_out = true;
         log_msg(LOG_WARNING, "pid=%d: request %u for %s still blocked after the open timeout", (int) c->id.pid,
-                r->id, r->path);
+                r->id, LOG_QUOTED(r->path, r->path_len));
         audit_log(&rec);
         conn_reply(c, r->op, r->id, ETIMEDOUT, -1);
         conn_settle(c);
