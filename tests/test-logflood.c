@@ -10,13 +10,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -150,6 +156,149 @@ START_TEST(denial_flood) {
 }
 END_TEST
 
+/* ---- the journal --------------------------------------------------------- */
+
+/* The value of a text field in a journal datagram, or NULL if the datagram
+ * has none (a binary field does not count). */
+static char *journal_field(const char *buf, size_t len, const char *name) {
+        char *key = tu_strdupf("\n%s=", name);
+        const char *k = memmem(buf, len, key, strlen(key));
+        size_t klen = strlen(key);
+        free(key);
+        if (!k)
+                return NULL;
+        const char *v = k + klen, *e = memchr(v, '\n', len - (size_t) (v - buf));
+        ck_assert_ptr_nonnull(e);
+        return strndup(v, (size_t) (e - v));
+}
+
+/* Takes the records as they come: the daemon's sends block once a few
+ * are queued. */
+struct journal {
+        int fd;
+        atomic_bool stop;
+        unsigned n;
+        char *rec[256];
+        size_t len[256];
+};
+
+static void *journal_reader(void *arg) {
+        struct journal *j = arg;
+        static char buf[1 << 17];
+        for (;;) {
+                struct pollfd p = { .fd = j->fd, .events = POLLIN };
+                bool stop = atomic_load(&j->stop);
+                if (poll(&p, 1, stop ? 0 : 50) == 0) {
+                        if (stop)
+                                return NULL;
+                        continue;
+                }
+                ssize_t len = recv(j->fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (len <= 0 || !memmem(buf, (size_t) len, "FDBROKER_VERDICT=deny\n", 22))
+                        continue;
+                if (j->n < ELEMENTSOF(j->rec)) {
+                        j->rec[j->n] = malloc((size_t) len);
+                        memcpy(j->rec[j->n], buf, (size_t) len);
+                        j->len[j->n] = (size_t) len;
+                }
+                j->n++;
+        }
+}
+
+/* Plays journald in a private mount namespace (as test-daemon-policy
+ * does): the records arrive on a socket of the test's own.  A flood of
+ * denials with a long path full of newlines: the journal gets the budget
+ * only, each with the path escaped and capped, whole escapes only, and the
+ * real length. */
+START_TEST(journal_capped_and_budgeted) {
+        ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+        ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+        (void) mkdir("/run/systemd", 0755);
+        (void) mkdir("/run/systemd/journal", 0755);
+        ck_assert_int_eq(mount("tmpfs", "/run/systemd/journal", "tmpfs", 0, "mode=0755"), 0);
+        int j = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
+        ck_assert_int_eq(bind(j, (struct sockaddr *) &sa, sizeof sa), 0);
+        ck_assert_int_eq(setsockopt(j, SOL_SOCKET, SO_RCVBUF, &(int) { 4 << 20 }, sizeof(int)), 0);
+
+        char *dir = tu_mkdtemp();
+        char *log = tu_strdupf("%s/daemon.log", dir);
+        tu_write_file(log, "", 0644, 0, 0);
+        struct stat st;
+        ck_assert_int_eq(stat(log, &st), 0);
+        char js[64];
+        snprintf(js, sizeof js, "%llu:%llu", (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
+        D = (struct tu_daemon) { .pid = -1, .notify_fd = -1, .dir = dir, .log = log };
+        D.socket = tu_strdupf("%s/s", dir);
+        D.policy = tu_strdupf("%s/p.conf", dir);
+        D.notify = tu_strdupf("%s/n", dir);
+        tu_write_file(D.policy, "any /nothing/** read\n", 0644, 0, 0);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int fd = open(log, O_WRONLY | O_APPEND);
+                if (fd < 0 || dup2(fd, 2) < 0)
+                        _exit(126);
+                setenv("JOURNAL_STREAM", js, 1);
+                execl(FDBRD_PATH, FDBRD_PATH, "--socket", D.socket, "--policy", D.policy, NULL);
+                _exit(127);
+        }
+        D.pid = pid;
+        int s = -1;
+        for (int i = 0; i < 500 && (s = tu_connect(D.socket)) < 0; i++)
+                usleep(10000);
+        ck_assert_int_ge(s, 0);
+        close(s);
+
+        /* 4,095 bytes, nearly all newlines: 8 KiB escaped */
+        char *path = malloc(FDBR_WIRE_PATH_MAX + 1);
+        ck_assert_ptr_nonnull(path);
+        int n = snprintf(path, FDBR_WIRE_PATH_MAX + 1, "/elsewhere/x/");
+        memset(path + n, '\n', FDBR_WIRE_PATH_MAX - (size_t) n);
+        path[FDBR_WIRE_PATH_MAX] = 0;
+        char *forged = strdup("/elsewhere/y\n" FORGED);
+        enum { COUNT = 100 };
+        struct flood f = { .socket = D.socket, .path = path, .forged = forged, .count = COUNT };
+        struct journal jr = { .fd = j };
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, journal_reader, &jr), 0);
+        tu_run_as(TU_NOBODY, TU_NOBODY, flood_client, &f);
+        /* Each record is sent before its reply: all are queued by now. */
+        atomic_store(&jr.stop, true);
+        ck_assert_int_eq(pthread_join(t, NULL), 0);
+
+        unsigned denials = jr.n, long_ones = 0;
+        for (unsigned i = 0; i < denials && i < ELEMENTSOF(jr.rec); i++) {
+                const char *buf = jr.rec[i];
+                size_t len = jr.len[i];
+                char *p = journal_field(buf, len, "FDBROKER_PATH");
+                char *bytes = journal_field(buf, len, "FDBROKER_PATH_BYTES");
+                char *msg = journal_field(buf, len, "MESSAGE");
+                ck_assert_msg(p && bytes && msg, "a record without a text path, its length or message");
+                ck_assert_msg(strncmp(msg, FORGED, strlen(FORGED)) != 0, "a forged message");
+                if (strcmp(bytes, "4095") == 0) {
+                        long_ones++;
+                        ck_assert_uint_le(strlen(p), 512);
+                        ck_assert_uint_ge(strlen(p), 500);
+                        ck_assert_str_eq(p + strlen(p) - 4, "\\n\\n");
+                        ck_assert_ptr_nonnull(strstr(msg, "\\n\\n\"...(4095 bytes) flags=READ"));
+                } else
+                        ck_assert_str_eq(p, "/elsewhere/y\\n" "fdbrokerd: allow uid=0 gid=0 pid=1 unit=- op=OPEN "
+                                            "path=\\\"/etc/shadow\\\" flags=READ rule=- status=0");
+                free(p);
+                free(bytes);
+                free(msg);
+                free(jr.rec[i]);
+        }
+        ck_assert_msg(denials == 20, "%u of %u denials reached the journal", denials, COUNT + 1);
+        ck_assert_uint_eq(long_ones, denials - 1);
+        close(j);
+        free(path);
+        free(forged);
+        tu_daemon_stop(&D);
+}
+END_TEST
+
 /* ---- a request still blocked in a filesystem ---------------------------- */
 
 static pid_t fuse_pid = -1;
@@ -264,6 +413,7 @@ int main(void) {
         TCase *tc = tcase_create("log");
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, denial_flood);
+        tcase_add_test(tc, journal_capped_and_budgeted);
         tcase_add_test(tc, blocked_path_cannot_forge);
         suite_add_tcase(s, tc);
         return tu_run_suite(s);
