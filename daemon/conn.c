@@ -381,8 +381,8 @@ static void conn_job_complete(struct lane_job *j, int status) {
                 /* The client was told ETIMEDOUT: whatever the work did, its
                  * result is not used, and the record says what happened. */
                 struct audit_record rec = {
-                        .id = r->identity, .op = r->op, .path = r->path, .path_len = r->path_len,
-                        .flags = r->flags, .rule = r->verdict.rule, .status = ETIMEDOUT,
+                        .id = r->identity, .account = r->identity->account, .op = r->op, .path = r->path,
+                        .path_len = r->path_len, .flags = r->flags, .rule = r->verdict.rule, .status = ETIMEDOUT,
                         .reason = reply_status == 0 ? "completed after the timeout; result discarded"
                                                             : "failed after the timeout; result discarded",
                         .generation = r->generation,
@@ -412,7 +412,8 @@ static void conn_job_timeout(evutil_socket_t fd, short what, void *arg) {
         bool cancelled = lane_cancel(&r->lj);
 
         struct audit_record rec = {
-                .id = r->identity, .op = r->op, .path = r->path, .path_len = r->path_len,
+                .id = r->identity, .account = r->identity->account, .op = r->op, .path = r->path,
+                .path_len = r->path_len,
                 .flags = r->flags, .rule = r->verdict.rule, .status = ETIMEDOUT,
                 .reason = cancelled ? "timed out waiting for a worker; cancelled" : "timed out in the filesystem",
                 .generation = r->generation,
@@ -426,7 +427,8 @@ static void conn_job_timeout(evutil_socket_t fd, short what, void *arg) {
                 return;
         }
         r->timed_out = true;
-        log_msg(LOG_WARNING, "pid=%d: request %u still blocked after the open timeout", (int) c->id.pid, r->id);
+        log_msg(LOG_WARNING, "pid=%d: request %u for %s still blocked after the open timeout", (int) c->id.pid,
+                r->id, LOG_QUOTED(r->path, r->path_len));
         conn_settle(c);
 }
 

@@ -12,6 +12,7 @@
 
 #include <systemd/sd-login.h>
 
+#include "account.h"
 #include "macro.h"
 
 #ifndef SO_PEERPIDFD
@@ -57,18 +58,11 @@ static int peer_groups(int fd, uint32_t *ret_n, gid_t **ret_groups) {
  * a kernel without SO_PEERPIDFD (ENOPROTOOPT, before 6.5) is served by
  * the pid alone; any other failure — EINVAL or ESRCH for a peer already
  * reaped, whose pid may be another process's by now — matches no unit. */
-static char *peer_unit(int fd, pid_t pid) {
-        _cleanup_close_ int pidfd = -1;
-        socklen_t len = sizeof pidfd;
+static char *peer_unit(int pidfd, int pidfd_error, pid_t pid) {
         char *unit = NULL;
 
-        if (pid <= 0)
+        if (pid <= 0 || (pidfd < 0 && pidfd_error != -ENOPROTOOPT))
                 return NULL;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
-                if (errno != ENOPROTOOPT)
-                        return NULL;
-                pidfd = -1;
-        }
 
         if (sd_pid_get_unit(pid, &unit) < 0)
                 return NULL;
@@ -80,7 +74,17 @@ static char *peer_unit(int fd, pid_t pid) {
         return unit;
 }
 
-int identity_from_peer(int fd, bool with_unit, bool with_name, struct identity *ret) {
+/* The peer's pidfd, or -errno. */
+static int peer_pidfd(int fd) {
+        int pidfd = -1;
+        socklen_t len = sizeof pidfd;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
+                return -errno;
+        return pidfd;
+}
+
+int identity_from_peer(int fd, const struct account_table *accounts, bool with_unit, bool with_name,
+                       struct identity *ret) {
         struct ucred cred;
         socklen_t len = sizeof cred;
         struct identity id = {};
@@ -97,8 +101,11 @@ int identity_from_peer(int fd, bool with_unit, bool with_name, struct identity *
         r = peer_groups(fd, &id.n_groups, &id.groups);
         if (r < 0)
                 return r;
+        _cleanup_close_ int pidfd = peer_pidfd(fd);
+        int pidfd_error = pidfd < 0 ? pidfd : 0;
+        id.account = account_of(accounts, id.uid, id.pid, pidfd);
         if (with_unit)
-                id.unit = peer_unit(fd, id.pid);
+                id.unit = peer_unit(pidfd, pidfd_error, id.pid);
         if (with_name)
                 identity_resolve_user_name(&id);
 

@@ -16,6 +16,10 @@
 
 struct identity {
         uid_t uid;
+        /* The real user every limit counts this peer against: its uid, or
+         * for a peer in a user namespace, the user who owns the
+         * namespace's ids (see account.h). */
+        uid_t account;
         gid_t gid;
         pid_t pid;
         uint32_t n_groups;
@@ -27,9 +31,11 @@ struct identity {
 
 /* Reads the identity of the peer of a connected AF_UNIX socket.
  * with_unit looks the systemd unit up (pinned by SO_PEERPIDFD), with_name
- * the user name.  Returns 0 or -errno (the peer must then be refused: a
+ * the user name; the account comes from accounts (see account.h).  Returns 0 or -errno (the peer must then be refused: a
  * connection whose identity is unknown is not served). */
-int identity_from_peer(int fd, bool with_unit, bool with_name, struct identity *ret);
+struct account_table;
+int identity_from_peer(int fd, const struct account_table *accounts, bool with_unit, bool with_name,
+                       struct identity *ret);
 
 /* Looks up the user name if not done yet; failure leaves it NULL. */
 void identity_resolve_user_name(struct identity *id);

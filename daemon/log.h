@@ -47,8 +47,41 @@ struct ratelimit {
 
 void log_ratelimited(struct ratelimit *rl, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* How much of one client-supplied string (a path, a unit or user name) a
+ * log line carries: at most this many bytes of its escaped form.  A path of
+ * 4,095 bytes escapes to 16 KiB; logged whole, one client could write
+ * megabytes per second.  Beyond the cap the line says how long the string
+ * really was. */
+#define LOG_QUOTE_CAP 512
+/* What log_quote writes at most: the capped text, two quotes,
+ * "...(N bytes)" and the terminator. */
+#define LOG_QUOTE_SIZE (LOG_QUOTE_CAP + 48)
+
+/* Writes the escaped form of the longest prefix of s (len bytes) that fits
+ * in size - 1 bytes, terminated.  Printable ASCII and valid UTF-8 stay as
+ * they are; quote, backslash, control characters (\n, \r, \t, else \xNN),
+ * bytes that are not valid UTF-8 and the invisible characters that can
+ * reorder or break a line on display (C1 controls, bidirectional
+ * overrides, U+2028 ...) are escaped, each of their bytes as \xNN.  A
+ * character or an escape sequence is never cut: the output is always a
+ * whole escaped prefix.  Sets *ret_consumed (may be NULL) to the input
+ * bytes covered; returns the bytes written. */
+size_t log_escape(char *buf, size_t size, const char *s, size_t len, size_t *ret_consumed);
+
 /* Appends s (len bytes) to buf as a quoted string safe for a log line:
- * quote, backslash and anything not printable ASCII are escaped, so a path
- * cannot forge a second line or a field.  Returns the number of bytes
- * written (buf is always terminated). */
+ * "ESCAPED" (log_escape), and when the escaped form is longer than
+ * LOG_QUOTE_CAP (or than buf allows) a prefix of it followed by
+ * "...(LEN bytes)", LEN being the real length of s.  A path can thus
+ * neither forge a second line or a field, nor make a line long.  Returns
+ * the number of bytes written (buf is always terminated; it is left empty
+ * when size is too small for even the quotes and the length). */
 size_t log_quote(char *buf, size_t size, const char *s, size_t len);
+
+static inline const char *log_quote_into(char *buf, const char *s, size_t len) {
+        log_quote(buf, LOG_QUOTE_SIZE, s, len);
+        return buf;
+}
+
+/* log_quote for a "%s" argument, in a buffer that lives as long as the
+ * enclosing block: log_msg(..., "for %s", LOG_QUOTED(path, len)). */
+#define LOG_QUOTED(s, len) log_quote_into((char[LOG_QUOTE_SIZE]) {}, (s), (len))

@@ -61,7 +61,11 @@ static void usage(FILE *f) {
                 "                             denials are always logged, allowed requests\n"
                 "                             from info on\n"
                 "  --max-clients N            connections in total (default %u)\n"
-                "  --max-clients-per-uid N    connections per client uid (default %u)\n"
+                "  --max-clients-per-uid N    connections per real user (default %u): a uid\n"
+                "                             in a user namespace counts against the user\n"
+                "                             whose subordinate range (/etc/subuid) holds it\n"
+                "  --subuid FILE              where subordinate ranges are read from\n"
+                "                             (default /etc/subuid; read again on SIGHUP)\n"
                 "  --max-inflight N           requests in flight per connection before the\n"
                 "                             broker stops reading it (default %u)\n"
                 "  --idle-timeout SECONDS     close a connection that sends no request for\n"
@@ -69,7 +73,7 @@ static void usage(FILE *f) {
                 "  --open-timeout MS          answer ETIMEDOUT to a request whose open is\n"
                 "                             still blocked in the filesystem (default %u)\n"
                 "  --max-workers N            threads for opens that may block (default %u;\n"
-                "                             a quarter of them at most per client uid)\n"
+                "                             a quarter of them at most per real user)\n"
                 "  --exit-idle SECONDS        under socket activation, exit after this long\n"
                 "                             without clients (systemd starts it again on the\n"
                 "                             next connection; nothing is lost)\n"
@@ -97,7 +101,7 @@ static int parse_limit(const char *name, const char *s, unsigned *ret) {
 
 /* Returns 0 to run, 1 to exit successfully, -1 on a usage error. */
 static int parse_args(int argc, char **argv, struct options *o) {
-        enum { OPT_SOCKET = 0x100, OPT_POLICY, OPT_CHECK, OPT_EXPLAIN, OPT_LOG, OPT_MAXC, OPT_MAXU, OPT_MAXI, OPT_IDLE, OPT_OPENT, OPT_WORKERS, OPT_EXIT_IDLE, OPT_VERSION, OPT_HELP };
+        enum { OPT_SOCKET = 0x100, OPT_POLICY, OPT_CHECK, OPT_EXPLAIN, OPT_LOG, OPT_MAXC, OPT_MAXU, OPT_MAXI, OPT_IDLE, OPT_OPENT, OPT_WORKERS, OPT_EXIT_IDLE, OPT_SUBUID, OPT_VERSION, OPT_HELP };
         static const struct option longopts[] = {
                 { "socket", required_argument, NULL, OPT_SOCKET },
                 { "policy", required_argument, NULL, OPT_POLICY },
@@ -111,6 +115,7 @@ static int parse_args(int argc, char **argv, struct options *o) {
                 { "open-timeout", required_argument, NULL, OPT_OPENT },
                 { "max-workers", required_argument, NULL, OPT_WORKERS },
                 { "exit-idle", required_argument, NULL, OPT_EXIT_IDLE },
+                { "subuid", required_argument, NULL, OPT_SUBUID },
                 { "version", no_argument, NULL, OPT_VERSION },
                 { "help", no_argument, NULL, OPT_HELP },
                 {},
@@ -170,6 +175,9 @@ static int parse_args(int argc, char **argv, struct options *o) {
                 case OPT_EXIT_IDLE:
                         if (parse_limit("--exit-idle", optarg, &o->cfg.exit_idle_s) < 0)
                                 return -1;
+                        break;
+                case OPT_SUBUID:
+                        o->cfg.subuid_path = optarg;
                         break;
                 case OPT_VERSION:
                         printf("fdbrokerd %s\n", FDBR_VERSION);
@@ -250,6 +258,7 @@ static void reload(struct daemon *d) {
                            diag.count > 1 ? " (and more problems; see fdbrokerd --check-policy)" : "");
         } else {
                 server_set_policy(&d->server, p);
+                server_load_accounts(&d->server);
                 log_always(LOG_NOTICE, "policy reloaded from %s: generation %u, %zu rules", d->policy_path,
                            d->server.generation, policy_rule_count(p));
         }

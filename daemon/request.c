@@ -101,6 +101,7 @@ void request_free(struct request *r) {
 void request_audit(const struct request *r) {
         struct audit_record rec = {
                 .id = r->identity,
+                .account = r->identity->account,
                 .op = r->op,
                 .path = r->path,
                 .path_len = r->path_len,

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "account.h"
 #include "closer.h"
 #include "conn.h"
 #include "identity.h"
@@ -66,7 +67,8 @@ static void server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
                 return;
         }
 
-        r = identity_from_peer(cfd, policy_has_unit_rules(s->policy), policy_uses_user_name(s->policy), &id);
+        r = identity_from_peer(cfd, s->accounts, policy_has_unit_rules(s->policy), policy_uses_user_name(s->policy),
+                               &id);
         if (r < 0) {
                 log_ratelimited(&s->refused_log, LOG_WARNING, "connection refused: cannot read peer identity: %s",
                                 strerror(-r));
@@ -74,10 +76,11 @@ static void server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
         }
 
         struct uidtab_entry *ue;
-        r = uidtab_acquire(&s->uids, id.uid, s->cfg.max_clients_per_uid, &ue);
+        r = uidtab_acquire(&s->uids, id.account, s->cfg.max_clients_per_uid, &ue);
         if (r < 0) {
-                log_ratelimited(&s->refused_log, LOG_WARNING, "connection refused: uid %u %s (--max-clients-per-uid)",
-                                (unsigned) id.uid, r == -EUSERS ? "is at its limit" : strerror(-r));
+                log_ratelimited(&s->refused_log, LOG_WARNING,
+                                "connection refused: uid %u (account %u) %s (--max-clients-per-uid)", (unsigned) id.uid,
+                                (unsigned) id.account, r == -EUSERS ? "is at its limit" : strerror(-r));
                 identity_done(&id);
                 return;
         }
@@ -194,6 +197,7 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
         s->fds_max = (s->fd_ceiling == INT_MAX ? 1u << 20 : (unsigned) s->fd_ceiling) / 4;
         s->uid_fds_max = s->fds_max / 4 > cfg->max_inflight ? s->fds_max / 4 : cfg->max_inflight;
         server_arm_exit_idle(s);
+        server_load_accounts(s);
 
         struct timeval idle = { .tv_sec = cfg->idle_timeout_s };
         struct timeval open = { .tv_sec = cfg->open_timeout_ms / 1000, .tv_usec = cfg->open_timeout_ms % 1000 * 1000 };
@@ -248,9 +252,23 @@ void server_done(struct server *s) {
                 evconnlistener_free(s->listener);
         s->listener = NULL;
         uidtab_done(&s->uids);
+        account_table_free(s->accounts);
+        s->accounts = NULL;
         mounts_done();
         policy_unref(s->policy);
         s->policy = NULL;
+}
+
+void server_load_accounts(struct server *s) {
+        struct account_table *t;
+        int r = account_table_load(s->cfg.subuid_path ? s->cfg.subuid_path : SERVER_SUBUID_PATH, &t);
+        if (r < 0) {
+                log_msg(LOG_WARNING, "%s: %s; subordinate uids count as users of their own",
+                        s->cfg.subuid_path ? s->cfg.subuid_path : SERVER_SUBUID_PATH, strerror(-r));
+                return;
+        }
+        account_table_free(s->accounts);
+        s->accounts = t;
 }
 
 void server_set_policy(struct server *s, struct policy *policy) {

@@ -43,7 +43,11 @@ struct server_config {
         unsigned open_timeout_ms;
         unsigned max_workers;
         unsigned exit_idle_s;   /* 0: never */
+        const char *subuid_path; /* NULL: SERVER_SUBUID_PATH */
 };
+
+/* Whose subordinate ids are whose (see account.h). */
+#define SERVER_SUBUID_PATH "/etc/subuid"
 
 struct conn;
 LIST_HEAD(conn_list, conn);
@@ -64,6 +68,7 @@ struct server {
         struct conn_list conns;
         unsigned n_conns;
         struct uidtab uids;
+        struct account_table *accounts;
         struct lane general;              /* work that may block anywhere */
         struct lane local;                /* work that stays on local mounts */
         struct lane closer;               /* closes that may block */
@@ -106,6 +111,10 @@ void server_set_policy(struct server *s, struct policy *policy);
  * what connected clients already sent, and ends the loop once they are
  * answered or after a grace period.  A second call ends it at once. */
 void server_shutdown(struct server *s);
+
+/* Reads /etc/subuid again (start, SIGHUP); keeps the old table when it
+ * cannot. */
+void server_load_accounts(struct server *s);
 
 /* A short summary for STATUS=. */
 void server_status(const struct server *s, char *buf, size_t size);

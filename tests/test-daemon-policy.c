@@ -653,9 +653,10 @@ START_TEST(journal_fields) {
         HAS("FDBROKER_ERRNO=13\n");
         HAS("FDBROKER_RULE=\n");
         HAS("FDBROKER_GENERATION=1\n");
-        /* a path with a newline travels in the binary-safe form, whole */
-        HAS("FDBROKER_PATH\n");
-        HAS("/etc/sh\nadow");
+        /* a path with a newline travels escaped, as in the message, with
+         * its real length */
+        HAS("FDBROKER_PATH=/etc/sh\\nadow\n");
+        HAS("FDBROKER_PATH_BYTES=12\n");
         HAS("MESSAGE=deny uid=0");
 #undef HAS
         close(j);
