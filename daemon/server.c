@@ -279,7 +279,9 @@ void server_set_policy(struct server *s, struct policy *policy) {
 
 void server_status(const struct server *s, char *buf, size_t size) {
         snprintf(buf, size,
-                 "%u clients, %llu requests (%llu in workers), %llu denied, policy generation %u (%zu rules)",
+                 "%u clients, %llu requests (%llu in workers), %llu denied, policy generation %u (%zu rules), "
+                 "mount table read %llu times",
                  s->n_conns, (unsigned long long) s->n_requests, (unsigned long long) s->n_deferred,
-                 (unsigned long long) s->n_denied, s->generation, policy_rule_count(s->policy));
+                 (unsigned long long) s->n_denied, s->generation, policy_rule_count(s->policy),
+                 (unsigned long long) mounts_reloads());
 }
