@@ -174,7 +174,8 @@ static const char follow_policy[] =
         "uid=65534 @DIR@/links/** read,follow\n"
         "uid=65534 @DIR@/out/** read,write,create\n"
         "uid=65534 @DIR@/wlinks/** write,create,follow\n"
-        "uid=65534 /proc/** read,follow\n";
+        /* /proc is out of every policy's reach: a wildcard cannot name it */
+        "uid=65534 /*/*/root/** read,follow\n";
 
 static int child_follow(void *arg) {
         int s = tu_connect(D.socket), fd = -1, st;
@@ -216,11 +217,11 @@ static int child_follow(void *arg) {
         /* a dangling link is not created through */
         st = request_path(s, FDBR_OP_OPEN, FDBR_F_WRITE | FDBR_F_CREATE, 0644, "wlinks/dangling", NULL);
         TU_REQUIRE(st == EACCES, "create through dangling link: %d", st);
-        /* magic links are never followed */
+        /* magic links are never followed, and /proc matches no rule at all */
         char magic[64];
         snprintf(magic, sizeof magic, "/proc/%d/root/etc/hostname", (int) getpid());
         st = tu_request(s, FDBR_OP_OPEN, FDBR_F_READ, 0, magic, NULL);
-        TU_REQUIRE(st == ELOOP || st == EACCES, "magic link: %d", st);
+        TU_REQUIRE(st == EACCES, "magic link: %d", st);
         close(s);
         return 0;
 }
@@ -401,7 +402,7 @@ START_TEST(check_policy) {
         int st = run_cmd(argv, &out, &err);
         ck_assert_int_eq(st, 1);
         char *e1 = tu_strdupf("%s:1: unknown permission 'wirte'", b);
-        char *e2 = tu_strdupf("%s:2: unknown user 'no-such-user-here'", b);
+        char *e2 = tu_strdupf("%s:2: warning: unknown user 'no-such-user-here'", b);
         ck_assert_msg(strstr(err, e1) && strstr(err, e2), "stderr: %s", err);
         free(out); free(err); free(e1); free(e2);
 
