@@ -326,9 +326,17 @@ int policy_index_add(struct policy *p, const char *pattern, const struct subject
                         const char *end = strchrnul(c, '/');
                         size_t len = (size_t) (end - c);
 
-                        if (!*end && len == 2 && c[0] == '*' && c[1] == '*') {
+                        bool star = len == 2 && c[0] == '*' && c[1] == '*';
+
+                        if (star && !*end) {
                                 slot = &n->beneath;
                                 break;
+                        }
+                        /* "**" then "**" again is "**" once: one star node
+                         * fewer for every walk to keep track of. */
+                        if (star && n->kind == NODE_STAR && n != &p->root && n != &p->home_root) {
+                                c = end + 1;
+                                continue;
                         }
                         k = pnode_child(n, c, len, &n);
                         if (k < 0)
