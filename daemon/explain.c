@@ -251,6 +251,8 @@ int explain_run(const struct policy *p, const char *subject, const char *path, c
                        policy_perms_format(need & v.owner_only, buf, sizeof buf));
         else if (allowed)
                 printf("verdict: allow\n");
+        else if (v.denied && !v.rule)
+                printf("verdict: deny (the path meets more mid-pattern '**' than one decision follows)\n");
         else if (v.denied)
                 printf("verdict: deny (deny rule at %s:%u)\n", policy_rule_file(v.rule), policy_rule_line(v.rule));
         else if (v.rule)
