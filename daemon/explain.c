@@ -20,6 +20,7 @@ struct hypothetical {
         gid_t groups[EXPLAIN_GROUPS_MAX];
         int n_groups;
         char user_name[256];
+        char home[4096];
         char unit[256];
 };
 
@@ -52,6 +53,8 @@ static int set_user(struct hypothetical *h, const struct passwd *pw) {
                 h->have_gid = true;
         }
         snprintf(h->user_name, sizeof h->user_name, "%s", pw->pw_name);
+        if (pw->pw_dir && strlen(pw->pw_dir) < sizeof h->home)
+                strcpy(h->home, pw->pw_dir);
         if (getgrouplist(pw->pw_name, pw->pw_gid, h->groups + h->n_groups, &n) < 0)
                 return -E2BIG;
         h->n_groups += n;
@@ -66,6 +69,12 @@ static int parse_subject(const char *subject, struct hypothetical *h) {
         if (!copy)
                 return -ENOMEM;
         *h = (struct hypothetical) {};
+        /* "any": no one in particular, so only `any` rules apply. */
+        if (strcmp(subject, "any") == 0) {
+                h->uid = (uid_t) -1;
+                h->gid = (gid_t) -1;
+                return 0;
+        }
         for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                 char *v = strchr(t, '=');
                 if (!v) {
@@ -127,16 +136,55 @@ static int parse_subject(const char *subject, struct hypothetical *h) {
 
 static void print_rule(const struct policy_rule *r, void *userdata) {
         unsigned need = *(const unsigned *) userdata;
-        unsigned perms = policy_rule_perms(r);
+        unsigned perms = policy_rule_perms(r), eff = policy_perms_effective(perms);
         char buf[128];
 
         printf("  %s:%u: %s", policy_rule_file(r), policy_rule_line(r), policy_rule_text(r));
         if (perms & POLICY_DENY)
                 printf("    [denies]\n");
-        else if (perms & need)
-                printf("    [grants %s]\n", policy_perms_format(perms & need, buf, sizeof buf));
+        else if (eff & need)
+                printf("    [grants %s%s]\n", policy_perms_format(eff & need, buf, sizeof buf),
+                       perms & POLICY_OWNER ? " on files the client owns" : "");
         else
                 printf("    [grants nothing asked for]\n");
+}
+
+struct listing {
+        const struct policy_subject *s;
+        unsigned n;
+};
+
+static void list_rule(const struct policy_rule *r, void *userdata) {
+        struct listing *l = userdata;
+        char pattern[2 * 4096 + 2];
+
+        l->n++;
+        printf("  %s:%u: %s\n", policy_rule_file(r), policy_rule_line(r), policy_rule_text(r));
+        const char *x = policy_rule_pattern_for(r, l->s, pattern, sizeof pattern);
+        if (!x)
+                printf("      (matches nothing for this subject: no user name or home to expand)\n");
+        else if (strcmp(x, policy_rule_text(r)) != 0 && !strstr(policy_rule_text(r), x))
+                printf("      for this subject: %s\n", x);
+}
+
+static void print_subject(const struct hypothetical *h, const struct policy_subject *s) {
+        printf("subject: ");
+        if (!h->have_uid && !h->have_gid && !s->unit) {
+                printf("any (only rules for any client)\n");
+                return;
+        }
+        if (h->have_uid)
+                printf("uid=%u%s%s%s ", (unsigned) h->uid, s->user_name ? " (" : "",
+                       s->user_name ? s->user_name : "", s->user_name ? ")" : "");
+        if (h->have_gid)
+                printf("gid=%u ", (unsigned) h->gid);
+        if (h->n_groups > 0) {
+                printf("groups=");
+                for (int i = 0; i < h->n_groups; i++)
+                        printf("%s%u", i ? "," : "", (unsigned) h->groups[i]);
+                printf(" ");
+        }
+        printf("unit=%s\n", s->unit ? s->unit : "-");
 }
 
 int explain_run(const struct policy *p, const char *subject, const char *path, const char *access) {
@@ -146,9 +194,29 @@ int explain_run(const struct policy *p, const char *subject, const char *path, c
 
         if (parse_subject(subject, &h) < 0)
                 return EXPLAIN_ERROR;
-        if (policy_perms_parse(access, &need) < 0 || (need & (POLICY_DENY | POLICY_FOLLOW)) || !need) {
-                fprintf(stderr, "fdbrokerd: --explain: invalid access '%s' "
-                                "(comma-separated read, write, create, dir, device)\n", access);
+        if (!path) {
+                struct policy_subject s = {
+                        .uid = h.uid,
+                        .gid = h.gid,
+                        .groups = h.groups,
+                        .n_groups = (size_t) h.n_groups,
+                        .unit = h.unit[0] ? h.unit : NULL,
+                        .user_name = h.user_name[0] ? h.user_name : NULL,
+                        .home = h.home[0] ? h.home : NULL,
+                };
+                struct listing l = { .s = &s };
+
+                print_subject(&h, &s);
+                printf("rules that apply, in file order:\n");
+                policy_subject_each(p, &s, list_rule, &l);
+                if (l.n == 0)
+                        printf("  (none: every request is denied)\n");
+                return EXPLAIN_ALLOWED;
+        }
+        if (!access || policy_perms_parse(access, &need) < 0 ||
+            (need & (POLICY_DENY | POLICY_FOLLOW | POLICY_OWNER)) || !need) {
+                fprintf(stderr, "fdbrokerd: --explain: invalid access '%s' (comma-separated read, write, "
+                                "append, create, delete, stat, dir, device)\n", access ? access : "");
                 return EXPLAIN_ERROR;
         }
         if (wire_path_check(path, strlen(path)) < 0) {
@@ -164,20 +232,9 @@ int explain_run(const struct policy *p, const char *subject, const char *path, c
                 .n_groups = (size_t) h.n_groups,
                 .unit = h.unit[0] ? h.unit : NULL,
                 .user_name = h.user_name[0] ? h.user_name : NULL,
+                .home = h.home[0] ? h.home : NULL,
         };
-        printf("subject: ");
-        if (h.have_uid)
-                printf("uid=%u%s%s%s ", (unsigned) h.uid, s.user_name ? " (" : "", s.user_name ? s.user_name : "",
-                       s.user_name ? ")" : "");
-        if (h.have_gid)
-                printf("gid=%u ", (unsigned) h.gid);
-        if (h.n_groups > 0) {
-                printf("groups=");
-                for (int i = 0; i < h.n_groups; i++)
-                        printf("%s%u", i ? "," : "", (unsigned) h.groups[i]);
-                printf(" ");
-        }
-        printf("unit=%s\n", s.unit ? s.unit : "-");
+        print_subject(&h, &s);
         printf("path:    %s\naccess:  %s\n", path, policy_perms_format(need, buf, sizeof buf));
 
         printf("matching rules:\n");
@@ -189,8 +246,13 @@ int explain_run(const struct policy *p, const char *subject, const char *path, c
                 printf("  (none)\n");
 
         bool allowed = policy_verdict_allows(&v, need);
-        if (allowed)
+        if (allowed && (need & v.owner_only))
+                printf("verdict: allow, for %s only on a file the client owns ('owner')\n",
+                       policy_perms_format(need & v.owner_only, buf, sizeof buf));
+        else if (allowed)
                 printf("verdict: allow\n");
+        else if (v.denied && !v.rule)
+                printf("verdict: deny (the path meets more mid-pattern '**' than one decision follows)\n");
         else if (v.denied)
                 printf("verdict: deny (deny rule at %s:%u)\n", policy_rule_file(v.rule), policy_rule_line(v.rule));
         else if (v.rule)

@@ -14,7 +14,9 @@ enum {
         EXPLAIN_ERROR = 2,
 };
 
-/* subject: comma-separated uid=N, user=NAME, gid=N, group=NAME, unit=NAME
- * (e.g. "user=alice,unit=app@1.service").  access: comma-separated read,
- * write, create, dir, device.  Returns one of EXPLAIN_*. */
+/* subject: "any", or comma-separated uid=N, user=NAME, gid=N, group=NAME,
+ * unit=NAME (e.g. "user=alice,unit=app@1.service").  access:
+ * comma-separated read, write, append, create, delete, stat, dir, device.
+ * With path NULL (access ignored), lists the rules that apply to subject
+ * instead, and returns EXPLAIN_ALLOWED.  Returns one of EXPLAIN_*. */
 int explain_run(const struct policy *p, const char *subject, const char *path, const char *access);

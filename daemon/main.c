@@ -34,6 +34,7 @@ struct options {
         const char *socket;
         const char *policy;
         bool check_policy;
+        bool strict;
         const char *explain_subject;
         const char *explain_path;
         const char *explain_access;
@@ -50,13 +51,18 @@ static void usage(FILE *f) {
                 "                             ignored when systemd passes the socket\n"
                 "  --policy FILE              policy file (default %s)\n"
                 "  --check-policy             validate the policy, print every problem as\n"
-                "                             FILE:LINE: reason, exit 0 or 1; serve nothing\n"
-                "  --explain SUBJECT PATH ACCESS\n"
+                "                             FILE:LINE: reason (warnings as FILE:LINE: warning:\n"
+                "                             reason), exit 0 or 1; serve nothing; on success\n"
+                "                             print how many rules from how many files\n"
+                "  --strict                   with --check-policy: warnings are errors too\n"
+                "  --explain SUBJECT [PATH ACCESS]\n"
                 "                             decide one request without serving: print every\n"
                 "                             matching rule and the verdict; exit 0 allowed,\n"
-                "                             1 denied, 2 error.  SUBJECT: user=, uid=, group=,\n"
-                "                             gid=, unit=, comma-separated; ACCESS: read, write,\n"
-                "                             create, dir, device, comma-separated\n"
+                "                             1 denied, 2 error.  Without PATH and ACCESS: list\n"
+                "                             the rules that apply to SUBJECT.  SUBJECT: any, or\n"
+                "                             user=, uid=, group=, gid=, unit=, comma-separated;\n"
+                "                             ACCESS: read, write, append, create, delete, stat,\n"
+                "                             dir, device, comma-separated\n"
                 "  --log-level LEVEL          error, warning, notice (default), info, debug;\n"
                 "                             denials are always logged, allowed requests\n"
                 "                             from info on\n"
@@ -101,11 +107,12 @@ static int parse_limit(const char *name, const char *s, unsigned *ret) {
 
 /* Returns 0 to run, 1 to exit successfully, -1 on a usage error. */
 static int parse_args(int argc, char **argv, struct options *o) {
-        enum { OPT_SOCKET = 0x100, OPT_POLICY, OPT_CHECK, OPT_EXPLAIN, OPT_LOG, OPT_MAXC, OPT_MAXU, OPT_MAXI, OPT_IDLE, OPT_OPENT, OPT_WORKERS, OPT_EXIT_IDLE, OPT_SUBUID, OPT_VERSION, OPT_HELP };
+        enum { OPT_SOCKET = 0x100, OPT_POLICY, OPT_CHECK, OPT_STRICT, OPT_EXPLAIN, OPT_LOG, OPT_MAXC, OPT_MAXU, OPT_MAXI, OPT_IDLE, OPT_OPENT, OPT_WORKERS, OPT_EXIT_IDLE, OPT_SUBUID, OPT_VERSION, OPT_HELP };
         static const struct option longopts[] = {
                 { "socket", required_argument, NULL, OPT_SOCKET },
                 { "policy", required_argument, NULL, OPT_POLICY },
                 { "check-policy", no_argument, NULL, OPT_CHECK },
+                { "strict", no_argument, NULL, OPT_STRICT },
                 { "explain", required_argument, NULL, OPT_EXPLAIN },
                 { "log-level", required_argument, NULL, OPT_LOG },
                 { "max-clients", required_argument, NULL, OPT_MAXC },
@@ -132,6 +139,9 @@ static int parse_args(int argc, char **argv, struct options *o) {
                         break;
                 case OPT_CHECK:
                         o->check_policy = true;
+                        break;
+                case OPT_STRICT:
+                        o->strict = true;
                         break;
                 case OPT_EXPLAIN:
                         o->explain_subject = optarg;
@@ -190,15 +200,19 @@ static int parse_args(int argc, char **argv, struct options *o) {
                         return -1;
                 }
         }
-        if (o->explain_subject) {
+        if (o->explain_subject && argc - optind > 0) {
                 if (argc - optind != 2) {
-                        fprintf(stderr, "fdbrokerd: --explain needs SUBJECT PATH ACCESS, "
+                        fprintf(stderr, "fdbrokerd: --explain needs SUBJECT [PATH ACCESS], "
                                         "e.g. --explain user=alice /srv/data/a.txt read,write\n");
                         return -1;
                 }
                 o->explain_path = argv[optind];
                 o->explain_access = argv[optind + 1];
                 optind += 2;
+        }
+        if (o->strict && !o->check_policy) {
+                fprintf(stderr, "fdbrokerd: --strict goes with --check-policy\n");
+                return -1;
         }
         if (optind < argc) {
                 fprintf(stderr, "fdbrokerd: unexpected argument '%s'\n"
@@ -224,6 +238,9 @@ struct first_diag {
 
 static void keep_first_diag(const char *file, unsigned line, const char *message, void *userdata) {
         struct first_diag *d = userdata;
+        /* A warning never refuses a reload: name what did. */
+        if (strncmp(message, "warning: ", 9) == 0)
+                return;
         if (d->count++ == 0) {
                 if (line > 0)
                         snprintf(d->text, sizeof d->text, "%s:%u: %s", file, line, message);
@@ -332,8 +349,13 @@ int main(int argc, char **argv) {
                 return r > 0 ? EXIT_SUCCESS : 2;
         d.policy_path = o.policy;
 
-        r = policy_load(o.policy, print_diag, NULL, &policy);
+        struct policy_load_options lo = { .diag = print_diag, .strict = o.strict };
+        r = policy_load_with(o.policy, &lo, &policy);
         if (o.check_policy) {
+                if (r >= 0)
+                        printf("policy OK: %zu rule%s from %zu file%s\n", policy_rule_count(policy),
+                               policy_rule_count(policy) == 1 ? "" : "s", policy_file_count(policy),
+                               policy_file_count(policy) == 1 ? "" : "s");
                 policy_unref(policy);
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }

@@ -78,7 +78,7 @@ static void rule_list_init(struct rule_list *l) {
                 .first_deny = RULE_NONE,
                 .first_any = RULE_NONE,
         };
-        for (size_t b = 0; b < POLICY_N_ALLOW; b++)
+        for (size_t b = 0; b < POLICY_N_BITS; b++)
                 l->first_perm[b] = RULE_NONE;
 }
 
@@ -100,9 +100,13 @@ static int rule_list_add(struct rule_list *l, const struct policy_rule *r) {
                         l->first_deny = r->index;
                 return 0;
         }
-        l->granted |= r->perms;
-        for (size_t b = 0; b < POLICY_N_ALLOW; b++)
-                if ((r->perms & (1u << b)) && l->first_perm[b] == RULE_NONE)
+        unsigned eff = policy_perms_effective(r->perms);
+        if (r->perms & POLICY_OWNER)
+                l->owner_granted |= eff;
+        else
+                l->granted |= eff;
+        for (size_t b = 0; b < POLICY_N_BITS; b++)
+                if ((eff & (1u << b)) && l->first_perm[b] == RULE_NONE)
                         l->first_perm[b] = r->index;
         return 0;
 }
@@ -206,6 +210,8 @@ static int rule_set_add(struct rule_set *rs, const struct subject_spec *s, const
                 return id_map_add(&rs->gids, s->id, r);
         case SUBJECT_UNIT:
                 return unit_map_add(&rs->units, s->unit_glob, r);
+        case SUBJECT_NONE:
+                break;
         }
         return -EINVAL;
 }
@@ -242,7 +248,10 @@ static int pnode_child(struct pnode *parent, const char *c, size_t n, struct pno
         if (!key)
                 return -ENOMEM;
         size_t len = n;
-        unsigned kind = flags & COMP_TEMPLATE ? NODE_TEMPLATE : flags & COMP_GLOB ? NODE_WILD : NODE_LITERAL;
+        unsigned kind = n == 2 && c[0] == '*' && c[1] == '*' ? NODE_STAR
+                        : flags & COMP_TEMPLATE                  ? NODE_TEMPLATE
+                        : flags & COMP_GLOB                      ? NODE_WILD
+                                                                 : NODE_LITERAL;
         if (!(flags & COMP_TEMPLATE)) {
                 /* Nothing to expand per lookup: turn "%%" into the '%' it
                  * stands for now ('%' means nothing to fnmatch either).  An
@@ -297,20 +306,37 @@ static int pnode_child(struct pnode *parent, const char *c, size_t n, struct pno
 int policy_index_add(struct policy *p, const char *pattern, const struct subject_spec *subject,
                      const struct policy_rule *rule) {
         struct pnode *n = &p->root;
-        struct rule_set **slot = &n->exact;
         int k;
 
+        if (pattern[0] == '%' && pattern[1] == 'h') {
+                /* Everything after the home hangs off a trie of its own,
+                 * walked from wherever the subject's home ends. */
+                n = &p->home_root;
+                pattern += 2;
+                if (!*pattern)
+                        pattern = "/";
+        }
         if (pattern[0] != '/')
                 return -EINVAL;
+
+        struct rule_set **slot = &n->exact;
 
         if (pattern[1] != 0)
                 for (const char *c = pattern + 1;;) {
                         const char *end = strchrnul(c, '/');
                         size_t len = (size_t) (end - c);
 
-                        if (!*end && len == 2 && c[0] == '*' && c[1] == '*') {
+                        bool star = len == 2 && c[0] == '*' && c[1] == '*';
+
+                        if (star && !*end) {
                                 slot = &n->beneath;
                                 break;
+                        }
+                        /* "**" then "**" again is "**" once: one star node
+                         * fewer for every walk to keep track of. */
+                        if (star && n->kind == NODE_STAR && n != &p->root && n != &p->home_root) {
+                                c = end + 1;
+                                continue;
                         }
                         k = pnode_child(n, c, len, &n);
                         if (k < 0)

@@ -10,8 +10,15 @@
 #include "policy.h"
 
 #define POLICY_ALLOW_MASK                                                                               \
-        (POLICY_READ | POLICY_WRITE | POLICY_CREATE | POLICY_DIR | POLICY_DEVICE | POLICY_FOLLOW)
-#define POLICY_N_ALLOW 6
+        (POLICY_READ | POLICY_WRITE | POLICY_CREATE | POLICY_DIR | POLICY_DEVICE | POLICY_FOLLOW |     \
+         POLICY_STAT | POLICY_APPEND | POLICY_DELETE)
+/* Bits a rule list keeps a "first rule granting it" for: every POLICY_*
+ * below POLICY_OWNER (POLICY_DENY's slot is simply never filled). */
+#define POLICY_N_BITS 10
+
+/* A `**` that is not the last component matches zero or more components;
+ * one walk remembers at most this many of them (see policy-match.c). */
+#define STAR_MEMO_MAX 256
 
 /* Sorts after every real rule index, so that min() needs no special case. */
 #define RULE_NONE UINT32_MAX
@@ -25,6 +32,10 @@ struct policy_rule {
         unsigned line;
         unsigned perms;
         uint32_t index; /* position in file order */
+        uint8_t subject_kind; /* enum subject_kind */
+        uint32_t subject_id;  /* SUBJECT_UID, SUBJECT_GID */
+        uint32_t pattern_off, pattern_len; /* the pattern within text */
+        const char *unit_glob; /* SUBJECT_UNIT: NUL-terminated, after text */
         char text[];    /* "SUBJECT PATTERN PERMS" */
 };
 
@@ -42,10 +53,11 @@ struct hindex {
 struct rule_list {
         uint32_t *idx;
         uint32_t n, cap;
-        unsigned granted;
+        unsigned granted;       /* by rules without `owner` */
+        unsigned owner_granted; /* by rules with `owner` */
         uint32_t first_deny;
         uint32_t first_any;
-        uint32_t first_perm[POLICY_N_ALLOW];
+        uint32_t first_perm[POLICY_N_BITS];
 };
 
 struct id_group {
@@ -86,12 +98,17 @@ enum {
         /* Apart from NODE_WILD so that "%%u*" (a literal '%') and "%u*" (the
          * user's name) never share a node, though their keys are equal. */
         NODE_TEMPLATE,
+        /* "**" not last: zero or more components.  Kept with the wild
+         * children but never matched against one component. */
+        NODE_STAR,
 };
 
 enum {
         COMP_GLOB = 1u << 0,      /* holds * ? [ or \ : needs fnmatch */
         COMP_TEMPLATE = 1u << 1,  /* holds %U %u %G: expanded per lookup */
         COMP_USER_NAME = 1u << 2, /* holds %u */
+        COMP_HOME = 1u << 3,      /* the pattern begins with %h */
+        COMP_STAR = 1u << 4,      /* a "**" before the last component */
 };
 
 struct pnode {
@@ -119,8 +136,10 @@ struct policy {
         char **files;
         size_t n_files, cap_files;
         struct pnode root;
+        struct pnode home_root; /* patterns "%h/...", below the subject's home */
         bool has_unit_rules;
         bool uses_user_name;
+        bool uses_home;
 };
 
 enum subject_kind {
@@ -128,6 +147,8 @@ enum subject_kind {
         SUBJECT_UID,
         SUBJECT_GID,
         SUBJECT_UNIT,
+        /* user= or group= with a name nobody has: the rule matches no one. */
+        SUBJECT_NONE,
 };
 
 struct subject_spec {
@@ -183,7 +204,8 @@ int policy_names_group(struct policy_names *names, const char *name, uint32_t *r
 void policy_names_done(struct policy_names *names);
 
 /* policy-syntax.c: checks of single tokens.  On failure each fills msg
- * with the diagnostic and returns -EINVAL (or -ENOMEM). */
+ * with the diagnostic and returns -EINVAL (or -ENOMEM).  policy_syntax_subject
+ * returns 1 with a warning in msg and SUBJECT_NONE for an unknown name. */
 int policy_syntax_subject(const char *tok, struct policy_names *names, struct subject_spec *ret,
                           char *msg, size_t size);
 int policy_syntax_pattern(const char *tok, unsigned *ret_flags, char *msg, size_t size);
@@ -210,9 +232,17 @@ typedef uint32_t (*policy_hash_at_t)(const void *array, uint32_t pos);
  * building or growing the table as the array grows past a few entries. */
 int policy_hindex_added(struct hindex *h, uint32_t n, policy_hash_at_t hash_at, const void *array);
 
+/* pattern is the whole pattern; one beginning with "%h" hangs off
+ * p->home_root. */
 int policy_index_add(struct policy *p, const char *pattern, const struct subject_spec *subject,
                      const struct policy_rule *rule);
 void policy_index_free(struct pnode *root);
+
+/* policy-match.c, for tests: how many trie nodes one decision visits. */
+unsigned long policy_match_steps(const struct policy *p, const struct policy_subject *s, const char *path,
+                                 size_t path_len);
+/* Whether rule r's subject is s (the path aside). */
+bool policy_rule_subject_matches(const struct policy_rule *r, const struct policy_subject *s);
 
 /* Lookups shared by the index (while building) and the matcher. */
 

@@ -3,8 +3,10 @@
  * itself.  A load either yields a complete policy or reports every problem
  * it found and yields nothing: a half-read policy is never served. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <glob.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,7 +30,9 @@ struct reader {
 struct loader {
         struct policy *p;
         policy_diag_t diag;
+        policy_diag_t warn;
         void *userdata;
+        bool strict;
         unsigned n_problems;
         bool rules_max_reported;
         unsigned level; /* include nesting of the file being read, 0 for the main one */
@@ -58,6 +62,25 @@ __attribute__((format(printf, 4, 5))) static void report(struct loader *ld, cons
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
         ld->diag(file, line, msg, ld->userdata);
+}
+
+__attribute__((format(printf, 4, 5))) static void warn(struct loader *ld, const char *file,
+                                                       unsigned line, const char *fmt, ...) {
+        char msg[MSG_MAX];
+        va_list ap;
+
+        if (ld->strict)
+                ld->n_problems++;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        if (ld->warn)
+                ld->warn(file, line, msg, ld->userdata);
+        else if (ld->diag) {
+                char full[MSG_MAX + 16];
+                snprintf(full, sizeof full, "warning: %s", msg);
+                ld->diag(file, line, full, ld->userdata);
+        }
 }
 
 /* Out of line so that its buffer is not part of every include level. */
@@ -179,6 +202,19 @@ static int load_file(struct loader *ld, const char *from_file, unsigned from_lin
                 r = -1; /* a FIFO or a device would block or never end */
         else
                 r = 0;
+        /* Whoever may write the policy may grant themselves anything the
+         * broker can open.  Checked on the descriptor read from, so that
+         * the file cannot be swapped in between. */
+        if (r == 0 && st.st_uid != 0) {
+                report(ld, path, 0, "not owned by root (owner uid %u): anyone it belongs to could grant "
+                       "themselves anything", (unsigned) st.st_uid);
+                return 0;
+        }
+        if (r == 0 && ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0))) {
+                report(ld, path, 0, "writable by %s (mode %04o): only root may be able to change a policy",
+                       st.st_mode & S_IWOTH ? "others" : "its group", (unsigned) (st.st_mode & 07777));
+                return 0;
+        }
         if (r != 0) {
                 const char *why = r > 0 ? strerror(r) : "not a regular file";
                 if (!from_file)
@@ -236,6 +272,49 @@ static int cmp_path(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* An operator who drops "70-www.cfg" next to "*.conf" files expects it
+ * read: say which files of the included directory the glob leaves out.
+ * Only for a directory of drop-ins: one other than the including file's
+ * own (whose neighbours are other configuration), named without wildcards. */
+static int warn_skipped(struct loader *ld, const char *file, unsigned line, const char *pattern,
+                        const char *pat) {
+        const char *slash = strrchr(pat, '/');
+        const char *base = slash ? slash + 1 : pat;
+
+        if (!strchr(pattern, '/') || !slash)
+                return 0;
+        _cleanup_free_ char *dir = slash == pat ? strdup("/") : strndup(pat, (size_t) (slash - pat));
+        if (!dir)
+                return -ENOMEM;
+        if (strpbrk(dir, "*?[\\"))
+                return 0;
+
+        DIR *d = opendir(dir);
+        if (!d)
+                return 0; /* nothing to list: nothing skipped */
+        unsigned n = 0;
+        for (struct dirent *de; (de = readdir(d));) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN && de->d_type != DT_LNK)
+                        continue;
+                if (fnmatch(base, de->d_name, FNM_PERIOD) == 0)
+                        continue;
+                /* A directory of thousands of unrelated files: a few lines
+                 * say enough. */
+                if (++n > 16) {
+                        warn(ld, file, line, "more files in %s not included", dir);
+                        break;
+                }
+                char q[MSG_PATH_MAX * 4 + 16];
+                warn(ld, file, line, "%s%s%s not included (does not match %s)", dir,
+                     slash == pat ? "" : "/", policy_escape(q, sizeof q, de->d_name, MSG_PATH_MAX, false),
+                     base);
+        }
+        closedir(d);
+        return 0;
+}
+
 static int do_include(struct loader *ld, const char *file, unsigned line, const char *dir,
                       const char *pattern) {
         int r = 0;
@@ -252,6 +331,9 @@ static int do_include(struct loader *ld, const char *file, unsigned line, const 
         _cleanup_free_ char *pat = join_include(dir, pattern, true);
         if (!pat)
                 return -ENOMEM;
+        r = warn_skipped(ld, file, line, pattern, pat);
+        if (r < 0)
+                return r;
 
         glob_t g = {};
         int k = glob(pat, GLOB_NOSORT, NULL, &g);
@@ -285,7 +367,8 @@ static int add_rule(struct loader *ld, const char *file, unsigned line, const ch
         if (r < 0) {
                 report(ld, file, line, "%s", msg);
                 bad = true;
-        }
+        } else if (r > 0)
+                warn(ld, file, line, "%s", msg);
         if (policy_syntax_pattern(pattern, &pattern_flags, msg, sizeof msg) < 0) {
                 report(ld, file, line, "%s", msg);
                 bad = true;
@@ -316,21 +399,35 @@ static int add_rule(struct loader *ld, const char *file, unsigned line, const ch
         }
 
         size_t ls = strlen(subject), lp = strlen(pattern), lr = strlen(perms_tok);
-        struct policy_rule *rule = malloc(sizeof *rule + ls + lp + lr + 3);
+        struct policy_rule *rule = malloc(sizeof *rule + ls + lp + lr + 3 + ls + 1);
         if (!rule)
                 return -ENOMEM;
         rule->file = file;
         rule->line = line;
         rule->perms = perms;
         rule->index = p->n_rules;
+        rule->subject_kind = (uint8_t) subj.kind;
+        rule->subject_id = subj.id;
+        rule->pattern_off = (uint32_t) ls + 1;
+        rule->pattern_len = (uint32_t) lp;
         sprintf(rule->text, "%s %s %s", subject, pattern, perms_tok);
+        /* The unit glob again, NUL-terminated, for matching the subject
+         * without the index. */
+        char *copy = rule->text + ls + lp + lr + 3;
+        memcpy(copy, subject, ls + 1);
+        rule->unit_glob = subj.kind == SUBJECT_UNIT ? copy + strlen("unit=") : NULL;
         p->rules[p->n_rules++] = rule;
 
         if (subj.kind == SUBJECT_UNIT)
                 p->has_unit_rules = true;
         if (pattern_flags & COMP_USER_NAME)
                 p->uses_user_name = true;
+        if (pattern_flags & COMP_HOME)
+                p->uses_home = true;
 
+        /* Kept, so that it is counted and listed, but matches no one. */
+        if (subj.kind == SUBJECT_NONE)
+                return 0;
         return policy_index_add(p, pattern, &subj, rule);
 }
 
@@ -413,7 +510,7 @@ static struct policy *policy_new(void) {
         return p;
 }
 
-static int loader_new(policy_diag_t diag, void *userdata, struct loader **ret) {
+static int loader_new(const struct policy_load_options *o, struct loader **ret) {
         struct loader *ld = calloc(1, sizeof *ld);
 
         if (!ld)
@@ -423,8 +520,10 @@ static int loader_new(policy_diag_t diag, void *userdata, struct loader **ret) {
                 free(ld);
                 return -ENOMEM;
         }
-        ld->diag = diag;
-        ld->userdata = userdata;
+        ld->diag = o->diag;
+        ld->warn = o->warn;
+        ld->userdata = o->userdata;
+        ld->strict = o->strict;
         *ret = ld;
         return 0;
 }
@@ -446,17 +545,23 @@ static int loader_finish(struct loader *ld, int r, struct policy **ret_policy) {
         return 0;
 }
 
-int policy_load(const char *path, policy_diag_t diag, void *userdata, struct policy **ret_policy) {
+int policy_load_with(const char *path, const struct policy_load_options *o, struct policy **ret_policy) {
         _cleanup_(loader_freep) struct loader *ld = NULL;
         int r;
 
-        if (!path || !ret_policy)
+        if (!path || !o || !ret_policy)
                 return -EINVAL;
-        r = loader_new(diag, userdata, &ld);
+        r = loader_new(o, &ld);
         if (r < 0)
                 return r;
         r = load_file(ld, NULL, 0, path);
         return loader_finish(ld, r, ret_policy);
+}
+
+int policy_load(const char *path, policy_diag_t diag, void *userdata, struct policy **ret_policy) {
+        struct policy_load_options o = { .diag = diag, .userdata = userdata };
+
+        return policy_load_with(path, &o, ret_policy);
 }
 
 int policy_load_string(const char *name, const char *text, size_t len, policy_diag_t diag,
@@ -466,7 +571,7 @@ int policy_load_string(const char *name, const char *text, size_t len, policy_di
 
         if (!name || (!text && len > 0) || !ret_policy)
                 return -EINVAL;
-        r = loader_new(diag, userdata, &ld);
+        r = loader_new(&(struct policy_load_options) { .diag = diag, .userdata = userdata }, &ld);
         if (r < 0)
                 return r;
         const char *file = intern_file(ld->p, name);
@@ -479,6 +584,7 @@ int policy_load_string(const char *name, const char *text, size_t len, policy_di
 
 static void policy_free(struct policy *p) {
         policy_index_free(&p->root);
+        policy_index_free(&p->home_root);
         for (uint32_t i = 0; i < p->n_rules; i++)
                 free(p->rules[i]);
         free(p->rules);
@@ -510,6 +616,14 @@ bool policy_has_unit_rules(const struct policy *p) {
 
 bool policy_uses_user_name(const struct policy *p) {
         return p && p->uses_user_name;
+}
+
+bool policy_uses_home(const struct policy *p) {
+        return p && p->uses_home;
+}
+
+size_t policy_file_count(const struct policy *p) {
+        return p ? p->n_files : 0;
 }
 
 const char *policy_rule_file(const struct policy_rule *r) {

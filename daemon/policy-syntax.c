@@ -19,10 +19,19 @@ static const struct {
         const char *name;
         unsigned bit;
 } perm_table[] = {
-        { "read", POLICY_READ }, { "write", POLICY_WRITE },   { "create", POLICY_CREATE },
-        { "dir", POLICY_DIR },   { "device", POLICY_DEVICE }, { "follow", POLICY_FOLLOW },
-        { "deny", POLICY_DENY },
+        /* Formatting follows this order. */
+        { "read", POLICY_READ },     { "write", POLICY_WRITE },   { "append", POLICY_APPEND },
+        { "create", POLICY_CREATE }, { "delete", POLICY_DELETE }, { "stat", POLICY_STAT },
+        { "dir", POLICY_DIR },       { "device", POLICY_DEVICE }, { "follow", POLICY_FOLLOW },
+        { "owner", POLICY_OWNER },   { "deny", POLICY_DENY },
 };
+
+unsigned policy_perms_effective(unsigned perms) {
+        if (perms & (POLICY_READ | POLICY_WRITE | POLICY_APPEND | POLICY_CREATE | POLICY_DELETE |
+                     POLICY_DIR | POLICY_DEVICE))
+                perms |= POLICY_STAT;
+        return perms & ~(unsigned) (POLICY_OWNER | POLICY_DENY);
+}
 
 const char *policy_escape(char *buf, size_t size, const char *s, size_t max, bool quote) {
         size_t o = 0, i;
@@ -96,8 +105,11 @@ static int name_subject(struct policy_names *names, bool user, const char *name,
         if (r == -ENOMEM)
                 return r;
         if (r == -ESRCH) {
-                snprintf(msg, size, "unknown %s %s", what, policy_syntax_quote(q, sizeof q, name));
-                return -EINVAL;
+                /* An account deleted while a rule names it must not keep
+                 * the broker from starting: the rule matches no one. */
+                snprintf(msg, size, "unknown %s %s: the rule matches no one", what,
+                         policy_syntax_quote(q, sizeof q, name));
+                return 1;
         }
         if (r < 0) {
                 snprintf(msg, size, "cannot look up %s %s: %s", what,
@@ -123,16 +135,15 @@ int policy_syntax_subject(const char *tok, struct policy_names *names, struct su
                                  policy_syntax_quote(q, sizeof q, v));
                         return -EINVAL;
                 }
-        } else if ((v = after_prefix(tok, "user="))) {
-                s.kind = SUBJECT_UID;
-                r = name_subject(names, true, v, &s.id, msg, size);
+        } else if ((v = after_prefix(tok, "user=")) || (v = after_prefix(tok, "group="))) {
+                s.kind = tok[0] == 'u' ? SUBJECT_UID : SUBJECT_GID;
+                r = name_subject(names, tok[0] == 'u', v, &s.id, msg, size);
                 if (r < 0)
                         return r;
-        } else if ((v = after_prefix(tok, "group="))) {
-                s.kind = SUBJECT_GID;
-                r = name_subject(names, false, v, &s.id, msg, size);
-                if (r < 0)
-                        return r;
+                if (r > 0) {
+                        *ret = (struct subject_spec) { .kind = SUBJECT_NONE };
+                        return 1;
+                }
         } else if ((v = after_prefix(tok, "unit="))) {
                 if (!*v) {
                         snprintf(msg, size, "missing unit name in 'unit='");
@@ -200,7 +211,11 @@ int policy_syntax_component(const char *c, size_t n, unsigned *ret_flags, const 
                                 flags |= COMP_TEMPLATE;
                         else if (t == 'u')
                                 flags |= COMP_TEMPLATE | COMP_USER_NAME;
-                        else if (t != '%') {
+                        else if (t == 'h') {
+                                *ret_bad = c + i;
+                                *ret_why = "'%h' is only allowed at the start of a pattern";
+                                return -EINVAL;
+                        } else if (t != '%') {
                                 *ret_bad = c + i;
                                 *ret_why = NULL;
                                 return -EINVAL;
@@ -213,18 +228,61 @@ int policy_syntax_component(const char *c, size_t n, unsigned *ret_flags, const 
         return 0;
 }
 
+/* True when component c (n bytes) can only ever match the name "proc":
+ * no wildcard, no template, escapes aside. */
+static bool component_is_proc(const char *c, size_t n) {
+        char lit[5];
+        size_t o = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                char ch = c[i];
+
+                if (ch == '\\' && i + 1 < n)
+                        ch = c[++i];
+                else if (strchr("*?[%", ch))
+                        return false;
+                if (o == sizeof lit - 1)
+                        return false;
+                lit[o++] = ch;
+        }
+        lit[o] = 0;
+        return strcmp(lit, "proc") == 0;
+}
+
 int policy_syntax_pattern(const char *tok, unsigned *ret_flags, char *msg, size_t size) {
         char q[QUOTE_MAX * 4 + 16];
         unsigned flags = 0;
+        const char *rest = tok;
 
-        if (tok[0] != '/') {
+        /* %h is a whole path, so it can only stand where one begins. */
+        if (tok[0] == '%' && tok[1] == 'h' && (tok[2] == 0 || tok[2] == '/')) {
+                flags |= COMP_HOME;
+                rest = tok + 2;
+                if (!*rest) {
+                        *ret_flags = flags;
+                        return 0;
+                }
+        } else if (tok[0] != '/') {
                 snprintf(msg, size, "pattern must be absolute: %s",
                          policy_syntax_quote(q, sizeof q, tok));
                 return -EINVAL;
         }
 
-        if (tok[1] != 0)
-                for (const char *c = tok + 1;;) {
+        if (!(flags & COMP_HOME)) {
+                const char *end = strchrnul(tok + 1, '/');
+
+                /* The broker's own /proc/self/mem, its fds, its environment:
+                 * no rule may reach there by name.  Wildcards that could
+                 * are harmless because the matcher refuses those paths. */
+                if (component_is_proc(tok + 1, (size_t) (end - tok - 1))) {
+                        snprintf(msg, size, "pattern under /proc: %s (it would expose the broker's own memory)",
+                                 policy_syntax_quote(q, sizeof q, tok));
+                        return -EINVAL;
+                }
+        }
+
+        if (rest[1] != 0)
+                for (const char *c = rest + 1;;) {
                         const char *end = strchrnul(c, '/'), *bad, *why;
                         size_t n = (size_t) (end - c);
                         unsigned cf;
@@ -234,10 +292,8 @@ int policy_syntax_pattern(const char *tok, unsigned *ret_flags, char *msg, size_
                                          policy_syntax_quote(q, sizeof q, tok));
                                 return -EINVAL;
                         }
-                        if (n == 2 && c[0] == '*' && c[1] == '*' && *end) {
-                                snprintf(msg, size, "'**' is only allowed as the last component");
-                                return -EINVAL;
-                        }
+                        if (n == 2 && c[0] == '*' && c[1] == '*' && *end)
+                                flags |= COMP_STAR;
                         if (policy_syntax_component(c, n, &cf, &bad, &why) < 0) {
                                 char t[3] = { '%', bad + 1 < end ? bad[1] : 0, 0 };
                                 char qt[16];
@@ -293,6 +349,14 @@ int policy_syntax_perms(const char *tok, unsigned *ret_perms, char *msg, size_t 
                 p = end + 1;
         }
 
+        if ((perms & POLICY_DENY) && (perms & POLICY_OWNER)) {
+                snprintf(msg, size, "'owner' cannot modify 'deny': a deny rule holds whoever owns the file");
+                return -EINVAL;
+        }
+        if (perms == POLICY_OWNER) {
+                snprintf(msg, size, "'owner' alone grants nothing: it modifies the rule's other permissions");
+                return -EINVAL;
+        }
         /* A deny rule that also grants would read as both; refuse it
          * rather than guess which the operator meant. */
         if ((perms & POLICY_DENY) && perms != POLICY_DENY) {

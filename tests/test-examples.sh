@@ -93,14 +93,21 @@ expect_split() {
 
 # ---- policies as shipped ----------------------------------------------------
 
+# Checked from a copy: a policy must be root's and writable by no one else,
+# whoever owns the source tree.
+mkdir "$tmp/check"
 for p in "$examples/policy.conf" "$examples"/policies/*.conf; do
-        expect 0 "$fdbrokerd" --check-policy --policy "$p"
-        [ -z "$out" ] || fail "${p#"$src"/}: $out"
+        install -m 0644 "$p" "$tmp/check/${p##*/}"
+        expect 0 "$fdbrokerd" --check-policy --strict --policy "$tmp/check/${p##*/}"
+        case $out in
+        "policy OK: "*" from 1 file") ;;
+        *) fail "${p#"$src"/}: $out" ;;
+        esac
 done
 mkdir -p "$tmp/etc/fdbroker/policy.d"
-cp "$examples/policy.conf" "$tmp/etc/fdbroker/"
+install -m 0644 "$examples/policy.conf" "$tmp/etc/fdbroker/"
 expect 0 "$fdbrokerd" --check-policy --policy "$tmp/etc/fdbroker/policy.conf"
-cp "$examples"/policies/*.conf "$tmp/etc/fdbroker/policy.d/"
+install -m 0644 "$examples"/policies/*.conf "$tmp/etc/fdbroker/policy.d/"
 expect 0 "$fdbrokerd" --check-policy --policy "$tmp/etc/fdbroker/policy.conf"
 
 # ---- a broker with the examples under a scratch root ------------------------
@@ -146,6 +153,8 @@ mkdir -p "$share"
 mkdir -m 700 "$share/nobody" "$share/daemon" "$share/nobody/.ssh"
 echo "private key" >"$share/nobody/.ssh/id_ed25519"
 echo "daemon's" >"$share/daemon/data"
+# What is in a share is its user's (shares.conf serves it only then).
+chown daemon: "$share/daemon/data"
 
 expect 0 as_nobody sh -c "echo hello | '$fdbroker' write --create '$share/nobody/notes.txt'"
 [ "$(stat -c '%U:%G %a' "$share/nobody/notes.txt")" = "nobody:nogroup 644" ] ||

@@ -13,7 +13,8 @@
  * terminals and in the journal). */
 struct fuzz_diags {
         const char *file;
-        unsigned n;
+        unsigned n;          /* errors */
+        unsigned n_warnings; /* "warning: ...": the policy loads all the same */
         unsigned max_line; /* no problem may be reported past this line */
 };
 

@@ -159,12 +159,42 @@ static char *policy_text(const struct input *in, size_t *ret_len) {
         return text;
 }
 
+/* The first component can be nothing but "proc": no wildcard, no
+ * template, escapes aside. */
+static bool model_is_proc(const char *c, size_t n) {
+        char lit[8];
+        size_t o = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                char ch = c[i];
+                if (ch == '\\' && i + 1 < n)
+                        ch = c[++i];
+                else if (strchr("*?[%", ch))
+                        return false;
+                if (o == 4)
+                        return false;
+                lit[o++] = ch;
+        }
+        return o == 4 && memcmp(lit, "proc", 4) == 0;
+}
+
 /* The pattern rules of docs/policy.md, checked directly on the text. */
 static bool model_valid(const char *p, size_t len) {
-        if (len < 1 || p[0] != '/')
-                return false;
         if (memchr(p, 0, len))
                 return false; /* the whole line is refused */
+        /* "%h", then an ordinary pattern or nothing */
+        if (len >= 2 && p[0] == '%' && p[1] == 'h') {
+                if (len == 2)
+                        return true;
+                p += 2;
+                len -= 2;
+        } else if (len >= 2) {
+                const char *slash = memchr(p + 1, '/', len - 1);
+                if (model_is_proc(p + 1, slash ? (size_t) (slash - p - 1) : len - 1))
+                        return false;
+        }
+        if (len < 1 || p[0] != '/')
+                return false;
         if (len == 1)
                 return true;
 
@@ -174,8 +204,6 @@ static bool model_valid(const char *p, size_t len) {
                 const char *c = p + start;
 
                 if (n == 0 || (c[0] == '.' && (n == 1 || (n == 2 && c[1] == '.'))))
-                        return false;
-                if (n == 2 && c[0] == '*' && c[1] == '*' && end != len)
                         return false;
                 for (size_t i = 0; i < n; i++) {
                         if (c[i] == '\\') {
@@ -280,27 +308,65 @@ static bool model_component(const char *pc, size_t pn, const char *c,
         return ok;
 }
 
+/* Pattern components pc[i..] against path components from k on, the
+ * plain recursive way, with a table of what was already tried (-1 not
+ * yet) so that stacked stars do not make the model itself exponential. */
+static bool model_from(const char *const *pc, const size_t *pn, size_t n_pc, size_t i, char *const *comps,
+                       size_t n_comps, size_t k, const struct policy_subject *s, signed char *memo) {
+        signed char *m = &memo[i * (n_comps + 1) + k];
+        bool r;
+
+        if (*m >= 0)
+                return *m;
+        if (i == n_pc)
+                r = k == n_comps;
+        else if (pn[i] == 2 && pc[i][0] == '*' && pc[i][1] == '*' && i + 1 == n_pc)
+                r = n_comps > k; /* strictly beneath */
+        else if (pn[i] == 2 && pc[i][0] == '*' && pc[i][1] == '*') {
+                /* zero or more components */
+                r = false;
+                for (size_t j = k; j <= n_comps && !r; j++)
+                        r = model_from(pc, pn, n_pc, i + 1, comps, n_comps, j, s, memo);
+        } else
+                r = k < n_comps && model_component(pc[i], pn[i], comps[k], s) &&
+                    model_from(pc, pn, n_pc, i + 1, comps, n_comps, k + 1, s, memo);
+        *m = r;
+        return r;
+}
+
 /* comps: the path's components, NUL-terminated one after the other. */
 static bool model_match(const struct rule *r, char *const *comps, size_t n_comps,
                         const struct policy_subject *s) {
-        size_t k = 0;
+        const char *pat = r->pattern;
+        size_t len = r->len;
 
-        if (r->len == 1)
+        /* Nothing under /proc, whatever the pattern. */
+        if (n_comps > 0 && strcmp(comps[0], "proc") == 0)
+                return false;
+        /* The subjects here have no home: %h matches nothing. */
+        if (len >= 2 && pat[0] == '%' && pat[1] == 'h')
+                return false;
+        if (len == 1)
                 return n_comps == 0; /* "/" */
-        for (size_t start = 1;;) {
-                const char *slash = memchr(r->pattern + start, '/', r->len - start);
-                size_t end = slash ? (size_t) (slash - r->pattern) : r->len, n = end - start;
-                const char *pc = r->pattern + start;
 
-                if (end == r->len && n == 2 && pc[0] == '*' && pc[1] == '*')
-                        return n_comps > k; /* strictly beneath */
-                if (k == n_comps || !model_component(pc, n, comps[k], s))
-                        return false;
-                k++;
-                if (end == r->len)
-                        return k == n_comps;
+        const char *pc[PATTERN_MAX];
+        size_t pn[PATTERN_MAX], n_pc = 0;
+        for (size_t start = 1;;) {
+                const char *slash = memchr(pat + start, '/', len - start);
+                size_t end = slash ? (size_t) (slash - pat) : len;
+
+                pc[n_pc] = pat + start;
+                pn[n_pc++] = end - start;
+                if (end == len)
+                        break;
                 start = end + 1;
         }
+        signed char *memo = malloc((n_pc + 1) * (n_comps + 1));
+        FUZZ_CHECK(memo);
+        memset(memo, -1, (n_pc + 1) * (n_comps + 1));
+        bool ok = model_from(pc, pn, n_pc, 0, comps, n_comps, 0, s, memo);
+        free(memo);
+        return ok;
 }
 
 static void check_decisions(const struct policy *p, const struct input *in, const char *path,
@@ -320,6 +386,14 @@ static void check_decisions(const struct policy *p, const struct input *in, cons
                 }
 
         fuzz_decide(p, s, path, path_len, FILE_NAME, &m);
+        struct policy_verdict v;
+        policy_match(p, s, path, path_len, POLICY_READ, &v);
+        if (m.n == 0 && v.denied && !v.rule) {
+                /* more mid-pattern stars met than a walk follows: refused
+                 * as a whole, checked by fuzz_decide() */
+                fuzz_matches_done(&m);
+                return;
+        }
 
         size_t j = 0;
         for (size_t i = 0; i < in->n_rules; i++) {
