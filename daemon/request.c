@@ -48,6 +48,12 @@ bool request_decide(struct request *r, const struct wire_request *req, struct id
                 identity_resolve_user_name(identity);
         identity_subject(identity, &r->subject);
         policy_match(policy, &r->subject, r->path, r->path_len, r->need, &r->verdict);
+        /* `append` grants writing only where every write lands at the end:
+         * WRITE with APPEND, never TRUNC.  Where it is what the rules give,
+         * it is what is needed, here and on the real path under follow. */
+        if ((r->need & POLICY_WRITE) && (r->flags & FDBR_F_APPEND) && !(r->flags & FDBR_F_TRUNC) &&
+            !(r->verdict.granted & POLICY_WRITE) && (r->verdict.granted & POLICY_APPEND))
+                r->need = (r->need & ~POLICY_WRITE) | POLICY_APPEND;
 
         if (!policy_verdict_allows(&r->verdict, r->need)) {
                 r->result = -EACCES;
