@@ -34,13 +34,15 @@ static void audit_journal(const struct audit_record *rec, int priority, const ch
                                "FDBROKER_ERRNO=%d", rec->status,
                                "FDBROKER_STATUS=%s", errno_name(rec->status),
                                "FDBROKER_REASON=%s", rec->reason ? rec->reason : "",
+                               "FDBROKER_JUDGED_PATH=%s", rec->judged_path ? rec->judged_path : "",
                                "FDBROKER_GENERATION=%u", rec->generation,
                                NULL);
 }
 
 void audit_log(const struct audit_record *rec) {
         char path[FDBR_WIRE_PATH_MAX * 4 + 3], unit[512], flags[128], rule[4200];
-        char line[sizeof path + sizeof unit + sizeof rule + 512];
+        char judged[sizeof path] = "";
+        char line[sizeof path + sizeof judged + sizeof unit + sizeof rule + 512];
         int priority = rec->denied ? LOG_NOTICE : LOG_INFO;
 
         if (!audit_wanted(rec->denied))
@@ -56,13 +58,17 @@ void audit_log(const struct audit_record *rec) {
         else
                 snprintf(rule, sizeof rule, "-");
         wire_flags_format(rec->flags, flags, sizeof flags);
+        if (rec->judged_path) {
+                memcpy(judged, " judged=", 8);
+                log_quote(judged + 8, sizeof judged - 8, rec->judged_path, strlen(rec->judged_path));
+        }
 
         snprintf(line, sizeof line,
-                 "%s uid=%u gid=%u pid=%d unit=%s op=%s path=%s flags=%s rule=%s status=%s%s%s%s gen=%u",
+                 "%s uid=%u gid=%u pid=%d unit=%s op=%s path=%s flags=%s rule=%s status=%s%s%s%s%s gen=%u",
                  rec->denied ? "deny" : "allow", (unsigned) rec->id->uid, (unsigned) rec->id->gid,
                  (int) rec->id->pid, unit, wire_op_name(rec->op), path, flags, rule, errno_name(rec->status),
                  rec->reason ? " reason=\"" : "", rec->reason ? rec->reason : "", rec->reason ? "\"" : "",
-                 rec->generation);
+                 judged, rec->generation);
 
         if (log_is_journal())
                 audit_journal(rec, priority, line, flags, rec->rule ? rule : "");

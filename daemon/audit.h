@@ -22,6 +22,7 @@ struct audit_record {
         const struct policy_rule *rule;   /* NULL: no rule matched */
         int status;                       /* 0 or a positive errno */
         const char *reason;               /* why refused, or NULL */
+        const char *judged_path;          /* the real path a refusal was decided on, or NULL */
         unsigned generation;              /* policy generation that decided */
 };
 
