@@ -127,8 +127,8 @@ static int allowed_at(struct fsop *op, const char *path, size_t len, unsigned ne
 }
 
 /* Joins dir, name and the unresolved rest into buf as one canonical path,
- * or just dir and name when the rest is not plain names (a ".." in it would
- * have been resolved against what the walk never reached). */
+ * up to the first ".." of the rest (that one would have been resolved
+ * against what the walk never reached); -EINVAL if name itself is "..". */
 static int join_failed(char *buf, size_t size, const char *dir, const char *name, const char *rest,
                        const char *suffix) {
         size_t len = strlen(dir);
@@ -397,9 +397,11 @@ static int reopen(int pfd, int flags) {
 }
 
 /* Finishes an opened descriptor: truncation only now that every check
- * passed, and blocking mode for the client.  F_SETFL replaces exactly the
- * status flags we opened with that it can change: of those only O_APPEND
- * is to stay. */
+ * passed, and blocking mode for the client.  Every open is non-blocking:
+ * a device's may wait for its driver, a regular file's for another
+ * process's lease to be broken (tens of seconds, on the loop); F_SETFL
+ * replaces exactly the status flags we opened with that it can change: of
+ * those only O_APPEND is to stay. */
 static int finish(struct fsop *op, int fd) {
         if ((op->flags & FDBR_F_TRUNC)) {
                 struct stat st;
