@@ -27,8 +27,12 @@
 /* What a CREATE check answers when the name is free: not a descriptor. */
 #define NAME_FREE INT_MAX
 
-/* Links a failed resolution is retraced through, as the kernel's limit. */
+/* Links a failed resolution is retraced through, as the kernel's limit,
+ * and components: each costs a system call, and 40 links of 4 KiB of
+ * "a/" each would otherwise make one request cost some 80,000.  A path
+ * the client names has at most 2,048. */
 #define WALK_LINKS_MAX 40
+#define WALK_STEPS_MAX 4096
 
 /* What the checks need to know of a file. */
 struct finfo {
@@ -180,7 +184,7 @@ static int judge_failure(struct fsop *op, const char *path, bool want_dir, bool 
         char judged[PATH_MAX + 1];
         _cleanup_close_ int cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         bool via_link = false;
-        unsigned links = 0;
+        unsigned links = 0, steps = 0;
         size_t n = strlen(path);
         struct stat st;
         int r;
@@ -216,6 +220,8 @@ static int judge_failure(struct fsop *op, const char *path, bool want_dir, bool 
                 char name[NAME_MAX + 1];
                 if (clen > NAME_MAX)
                         return via_link ? deny(op, "followed path unknown") : -ENAMETOOLONG;
+                if (++steps > WALK_STEPS_MAX)
+                        return deny(op, "followed path too long to retrace");
                 memcpy(name, p, clen);
                 name[clen] = 0;
 
