@@ -196,13 +196,19 @@ void audit_format(const struct audit_record *rec, struct audit_text *ret) {
         else
                 snprintf(ret->rule, sizeof ret->rule, "-");
         wire_flags_format(rec->flags, ret->flags, sizeof ret->flags);
+        ret->judged[0] = ret->judged_field[0] = 0;
+        if (rec->judged_path) {
+                log_quote(ret->judged, sizeof ret->judged, rec->judged_path, strlen(rec->judged_path));
+                log_escape(ret->judged_field, sizeof ret->judged_field, rec->judged_path, strlen(rec->judged_path),
+                           NULL);
+        }
 
         snprintf(ret->line, sizeof ret->line,
-                 "%s uid=%u gid=%u pid=%d unit=%s op=%s path=%s flags=%s rule=%s status=%s%s%s gen=%u",
+                 "%s uid=%u gid=%u pid=%d unit=%s op=%s path=%s flags=%s rule=%s status=%s%s%s%s%s gen=%u",
                  rec->denied ? "deny" : "allow", (unsigned) rec->id->uid, (unsigned) rec->id->gid,
                  (int) rec->id->pid, ret->unit, wire_op_name(rec->op), ret->path, ret->flags, ret->rule,
                  errno_name(rec->status), rec->reason ? " reason=" : "", rec->reason ? ret->reason : "",
-                 rec->generation);
+                 rec->judged_path ? " judged=" : "", ret->judged, rec->generation);
 }
 
 /* Structured fields let an operator ask the journal directly, e.g.
@@ -227,6 +233,7 @@ static void audit_journal(const struct audit_record *rec, int priority, const st
                                "FDBROKER_ERRNO=%d", rec->status,
                                "FDBROKER_STATUS=%s", errno_name(rec->status),
                                "FDBROKER_REASON=%s", rec->reason ? rec->reason : "",
+                               "FDBROKER_JUDGED_PATH=%s", t->judged_field,
                                "FDBROKER_GENERATION=%u", rec->generation,
                                NULL);
 }

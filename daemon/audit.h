@@ -34,6 +34,7 @@ struct audit_record {
         const struct policy_rule *rule;   /* NULL: no rule matched */
         int status;                       /* 0 or a positive errno */
         const char *reason;               /* why refused, or NULL */
+        const char *judged_path;          /* the real path a refusal was decided on, or NULL */
         unsigned generation;              /* policy generation that decided */
 };
 
@@ -58,9 +59,11 @@ struct audit_text {
         char unit[LOG_QUOTE_SIZE];
         char unit_field[LOG_QUOTE_CAP + 1];
         char reason[LOG_QUOTE_SIZE];
+        char judged[LOG_QUOTE_SIZE];        /* quoted, capped; empty when none */
+        char judged_field[LOG_QUOTE_CAP + 1];
         char flags[128];
         char rule[4200];
-        char line[sizeof(char[LOG_QUOTE_SIZE]) * 3 + 4200 + 128 + 256];
+        char line[sizeof(char[LOG_QUOTE_SIZE]) * 4 + 4200 + 128 + 256];
 };
 
 static inline bool audit_wanted(bool denied) {

@@ -7,7 +7,10 @@
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -24,10 +27,18 @@
 /* What a CREATE check answers when the name is free: not a descriptor. */
 #define NAME_FREE INT_MAX
 
+/* Links a failed resolution is retraced through, as the kernel's limit,
+ * and components: each costs a system call, and 40 links of 4 KiB of
+ * "a/" each would otherwise make one request cost some 80,000.  A path
+ * the client names has at most 2,048. */
+#define WALK_LINKS_MAX 40
+#define WALK_STEPS_MAX 4096
+
 /* What the checks need to know of a file. */
 struct finfo {
         mode_t mode;
         nlink_t nlink;
+        uid_t uid;
         dev_t dev;
         uint64_t mnt_id;
 };
@@ -81,23 +92,213 @@ static int defer(struct fsop *op) {
         return -EAGAIN;
 }
 
+void fsop_clear(struct fsop *op) {
+        free(op->judged_path);
+        op->judged_path = NULL;
+}
+
+/* Where fd really is, as the kernel names the dentry it was opened by. */
+static int real_path(int fd, char *buf, size_t size) {
+        char name[16];
+        snprintf(name, sizeof name, "%d", fd);
+        ssize_t n = readlinkat(proc_fds, name, buf, size);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n >= size)
+                return -ENAMETOOLONG;
+        buf[n] = 0;
+        return (int) n;
+}
+
+/* Decides on path as the policy would, for the whole of need; fi is the
+ * file found there (NULL: none, or one being created), whose owner the
+ * permissions that only `owner` rules grant require to be the client. */
+static int allowed_at(struct fsop *op, const char *path, size_t len, unsigned need, const struct finfo *fi) {
+        struct policy_verdict v;
+        const char *reason = NULL;
+
+        policy_match(op->policy, op->subject, path, len, need, &v);
+        if (!policy_verdict_allows(&v, need))
+                reason = "real path not allowed";
+        else if (fi && (need & ~POLICY_CREATE & v.owner_only) && fi->uid != op->subject->uid)
+                reason = "real path not owned by the client";
+        if (!reason)
+                return 0;
+        op->rule = v.rule;
+        fsop_clear(op);
+        op->judged_path = strndup(path, len); /* for the record only: NULL is bearable */
+        return deny(op, reason);
+}
+
+/* Joins dir, name and the unresolved rest into buf as one canonical path,
+ * up to the first ".." of the rest (that one would have been resolved
+ * against what the walk never reached); -EINVAL if name itself is "..". */
+static int join_failed(char *buf, size_t size, const char *dir, const char *name, const char *rest,
+                       const char *suffix) {
+        size_t len = strlen(dir);
+        const char *parts[] = { name, rest, suffix };
+
+        if (len >= size)
+                return -ENAMETOOLONG;
+        memcpy(buf, dir, len + 1);
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                for (const char *p = parts[i]; p && *p;) {
+                        while (*p == '/')
+                                p++;
+                        size_t clen = strcspn(p, "/");
+                        if (clen == 0)
+                                break;
+                        if (clen == 2 && p[0] == '.' && p[1] == '.')
+                                return i == 0 ? -EINVAL : (int) len;
+                        if (!(clen == 1 && p[0] == '.')) {
+                                if (len + 1 + clen >= size)
+                                        return -ENAMETOOLONG;
+                                if (len > 1)
+                                        buf[len++] = '/';
+                                memcpy(buf + len, p, clen);
+                                buf[len += clen] = 0;
+                        }
+                        p += clen;
+                }
+        }
+        return (int) len;
+}
+
+/* The answer to a resolution under follow that failed.  The error may have
+ * been met behind a symlink, where the client may not look: the kernel's
+ * answer says whether a file it is not allowed to see exists.  So the path
+ * is retraced one component at a time (O_PATH, no symlink followed by the
+ * kernel, each link read and its target spliced in), and where this walk
+ * itself fails:
+ *  - before any symlink: the error is about the path the client named,
+ *    which the policy allowed; it is passed through;
+ *  - behind one: it is passed through only if the path where it was met
+ *    (with the unresolved rest of the target appended) is allowed for this
+ *    client and access, else EACCES, audited as a denial with that path.
+ * The answer is the walk's own, never the first resolution's: a tree
+ * changed in between cannot turn one into an oracle for the other.  A
+ * loop, a magic link, a target too long to judge, or a walk that now
+ * succeeds where the open failed, are EACCES. */
+static int judge_failure(struct fsop *op, const char *path, bool want_dir, bool nofollow, const char *suffix) {
+        char rest[2 * PATH_MAX + 2], tmp[sizeof rest], link[PATH_MAX + 1], dir[PATH_MAX + 1];
+        char judged[PATH_MAX + 1];
+        _cleanup_close_ int cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        bool via_link = false;
+        unsigned links = 0, steps = 0;
+        size_t n = strlen(path);
+        struct stat st;
+        int r;
+
+        if (cur < 0)
+                return -errno;
+        if (n >= sizeof rest)
+                return deny(op, "followed path unknown");
+        memcpy(rest, path, n + 1);
+
+        for (char *p = rest;;) {
+                while (*p == '/')
+                        p++;
+                if (!*p) {
+                        if (fstat(cur, &st) < 0)
+                                return -errno;
+                        if (want_dir && !S_ISDIR(st.st_mode)) {
+                                r = -ENOTDIR;
+                                if (!via_link)
+                                        return r;
+                                int k = real_path(cur, judged, sizeof judged);
+                                if (k < 0)
+                                        return deny(op, "followed path unknown");
+                                k = allowed_at(op, judged, (size_t) k, op->need, NULL);
+                                return k < 0 ? k : r;
+                        }
+                        return deny(op, "path changed while resolving");
+                }
+
+                size_t clen = strcspn(p, "/");
+                char *end = p + clen;
+                bool last = end[strspn(end, "/")] == 0;
+                char name[NAME_MAX + 1];
+                if (clen > NAME_MAX)
+                        return via_link ? deny(op, "followed path unknown") : -ENAMETOOLONG;
+                if (++steps > WALK_STEPS_MAX)
+                        return deny(op, "followed path too long to retrace");
+                memcpy(name, p, clen);
+                name[clen] = 0;
+
+                int fd = sys_openat2(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS);
+                if (fd < 0) {
+                        if (!via_link)
+                                return fd;
+                        int k = real_path(cur, dir, sizeof dir);
+                        if (k >= 0)
+                                k = join_failed(judged, sizeof judged, dir, name, end, suffix);
+                        if (k == -EINVAL)
+                                /* ".." from a file: only that file was judged */
+                                k = real_path(cur, judged, sizeof judged);
+                        if (k < 0 || wire_path_check(judged, (size_t) k) < 0)
+                                return deny(op, "followed path unknown");
+                        k = allowed_at(op, judged, (size_t) k, op->need, NULL);
+                        return k < 0 ? k : fd;
+                }
+                if (fstat(fd, &st) < 0) {
+                        r = -errno;
+                        safe_close(fd);
+                        return r;
+                }
+                if (!S_ISLNK(st.st_mode) || (last && nofollow && !end[0])) {
+                        safe_close(cur);
+                        cur = fd;
+                        p = end;
+                        continue;
+                }
+
+                /* A symlink: its target takes its place in the rest. */
+                struct statfs sf;
+                via_link = true;
+                if (++links > WALK_LINKS_MAX)
+                        r = deny(op, "too many symlinks");
+                else if (fstatfs(fd, &sf) < 0 || sf.f_type == PROC_SUPER_MAGIC)
+                        r = deny(op, "magic link not followed");
+                else {
+                        ssize_t k = readlinkat(fd, "", link, sizeof link);
+                        r = k < 0 ? -errno : (size_t) k >= sizeof link ? -ENAMETOOLONG : (int) k;
+                }
+                safe_close(fd);
+                if (r < 0)
+                        return op->denied ? r : deny(op, "followed path unknown");
+                size_t llen = (size_t) r, elen = strlen(end);
+                if (llen + elen + 1 > sizeof tmp)
+                        return deny(op, "followed path unknown");
+                memcpy(tmp, link, llen);
+                memcpy(tmp + llen, end, elen + 1);
+                memcpy(rest, tmp, llen + elen + 1);
+                p = rest;
+                if (link[0] == '/') {
+                        safe_close(cur);
+                        cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        if (cur < 0)
+                                return -errno;
+                }
+        }
+}
+
 /* Without follow, the only way to meet ELOOP is a symlink the policy does
- * not let us follow: that is a refusal, not a filesystem error.  ENXIO is
- * what open(2) says for a FIFO without reader or a socket: those are never
- * opened, and the client learns only that, unless devices are granted and
- * the answer may really be about a device. */
-static int map_resolve_error(struct fsop *op, int r) {
+ * not let us follow: that is a refusal, not a filesystem error.  Under
+ * follow, a failure is judged by the path it was met on (judge_failure),
+ * which never happens on the loop. */
+/* suffix: path is the parent of a file to create, named suffix. */
+static int map_resolve_error(struct fsop *op, int r, const char *path, const char *suffix) {
         if (r == -EAGAIN && op->cached)
                 return defer(op); /* not all in the dentry cache */
-        if ((r == -ELOOP || r == -EXDEV) && !following(op))
-                return deny(op, "symlink not allowed");
-        if (r == -ENXIO) {
-                struct stat st;
-                if (!(op->granted & POLICY_DEVICE) ||
-                    (stat(op->path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))))
-                        return deny(op, "not a regular file, directory or device");
+        if (!following(op)) {
+                if (r == -ELOOP || r == -EXDEV)
+                        return deny(op, "symlink not allowed");
+                return r;
         }
-        return r;
+        if (op->cached)
+                return defer(op);
+        return judge_failure(op, path, suffix || (op->flags & FDBR_F_DIRECTORY),
+                             !suffix && (op->flags & FDBR_F_NOFOLLOW), suffix);
 }
 
 /* Cached, the attributes come from the inode as it is: a FUSE or NFS
@@ -106,12 +307,12 @@ static int inspect(const struct fsop *op, int fd, struct finfo *ret) {
         if (op->cached) {
                 struct statx sx;
                 if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
-                          STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_MNT_ID, &sx) < 0)
+                          STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_MNT_ID, &sx) < 0)
                         return -errno;
                 if (!(sx.stx_mask & STATX_MNT_ID))
                         return -EOPNOTSUPP;
                 *ret = (struct finfo) {
-                        .mode = sx.stx_mode, .nlink = sx.stx_nlink,
+                        .mode = sx.stx_mode, .nlink = sx.stx_nlink, .uid = sx.stx_uid,
                         .dev = makedev(sx.stx_dev_major, sx.stx_dev_minor), .mnt_id = sx.stx_mnt_id,
                 };
                 return 0;
@@ -119,7 +320,7 @@ static int inspect(const struct fsop *op, int fd, struct finfo *ret) {
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return -errno;
-        *ret = (struct finfo) { .mode = st.st_mode, .nlink = st.st_nlink, .dev = st.st_dev };
+        *ret = (struct finfo) { .mode = st.st_mode, .nlink = st.st_nlink, .uid = st.st_uid, .dev = st.st_dev };
         return 0;
 }
 
@@ -140,31 +341,6 @@ static int type_need(struct fsop *op, mode_t m, unsigned *ret) {
         return 0;
 }
 
-/* Where fd really is, as the kernel names the dentry it was opened by. */
-static int real_path(int fd, char *buf, size_t size) {
-        char name[16];
-        snprintf(name, sizeof name, "%d", fd);
-        ssize_t n = readlinkat(proc_fds, name, buf, size);
-        if (n < 0)
-                return -errno;
-        if ((size_t) n >= size)
-                return -ENAMETOOLONG;
-        buf[n] = 0;
-        return (int) n;
-}
-
-/* Decides on path as the policy would, for the whole of need. */
-static int allowed_at(struct fsop *op, const char *path, size_t len, unsigned need) {
-        struct policy_verdict v;
-
-        policy_match(op->policy, op->subject, path, len, need, &v);
-        if (!policy_verdict_allows(&v, need)) {
-                op->rule = v.rule;
-                return deny(op, "real path not allowed");
-        }
-        return 0;
-}
-
 /* With follow, the decision is made again on the file actually opened:
  * its real path must be allowed for this client and access by the rules,
  * whatever path the client named.  A rename after the open cannot help an
@@ -177,7 +353,7 @@ static int check_real(struct fsop *op, int fd, const struct finfo *fi, unsigned 
         /* An unlinked file's name carries " (deleted)": never decide on it. */
         if (fi->nlink == 0 || wire_path_check(buf, (size_t) n) < 0)
                 return deny(op, "real path unknown");
-        return allowed_at(op, buf, (size_t) n, need);
+        return allowed_at(op, buf, (size_t) n, need, fi);
 }
 
 /* The checks every descriptor (opened or O_PATH) goes through before it
@@ -187,6 +363,10 @@ static int verify(struct fsop *op, int fd, const struct finfo *fi) {
         int r = type_need(op, fi->mode, &extra);
         if (r < 0)
                 return r;
+        /* Permissions only `owner` rules give hold for the client's own
+         * files; CREATE asks nothing more of a file that exists. */
+        if (((op->need | extra) & ~POLICY_CREATE & op->owner_only) && fi->uid != op->subject->uid)
+                return deny(op, "not owned by the client");
         if (following(op))
                 return check_real(op, fd, fi, op->need | extra);
         if (extra & ~op->granted)
@@ -223,9 +403,11 @@ static int reopen(int pfd, int flags) {
 }
 
 /* Finishes an opened descriptor: truncation only now that every check
- * passed, and blocking mode for the client.  F_SETFL replaces exactly the
- * status flags we opened with that it can change: of those only O_APPEND
- * is to stay. */
+ * passed, and blocking mode for the client.  Every open is non-blocking:
+ * a device's may wait for its driver, a regular file's for another
+ * process's lease to be broken (tens of seconds, on the loop); F_SETFL
+ * replaces exactly the status flags we opened with that it can change: of
+ * those only O_APPEND is to stay. */
 static int finish(struct fsop *op, int fd) {
         if ((op->flags & FDBR_F_TRUNC)) {
                 struct stat st;
@@ -241,23 +423,43 @@ static int finish(struct fsop *op, int fd) {
 
 /* Reaches the file with O_PATH, which opens nothing (no device driver, no
  * FIFO, no FUSE open), and judges it; only then is it opened for real,
- * through that same descriptor.  Used under follow (the target is not
- * known before), for CHECK (nothing is to be opened) and on the loop (the
- * filesystem is not known before). */
+ * through that same descriptor.  Every open goes this way: a direct open
+ * of a name that turns out to be a FIFO has already released the writer
+ * blocked on it, and one of a device has already run its driver, before
+ * the type could be looked at.
+ *
+ * On the loop it starts from the local mount holding the path, with
+ * RESOLVE_NO_XDEV, so that the file is known to be on that mount (whose
+ * opens never leave the kernel); where there is no such mount, or under
+ * follow, the file's mount is looked up once it is reached. */
 static int open_via_path(struct fsop *op) {
         int pflags = O_PATH | O_CLOEXEC | (op->flags & FDBR_F_DIRECTORY ? O_DIRECTORY : 0) |
                      (op->flags & FDBR_F_NOFOLLOW ? O_NOFOLLOW : 0);
-        _cleanup_close_ int fd = sys_openat2(AT_FDCWD, op->path, pflags, 0, resolve_flags(op));
+        uint64_t resolve = resolve_flags(op);
+        const char *rel = op->path;
+        int mfd = AT_FDCWD;
         struct finfo fi;
         int r;
 
+        if (op->cached && !following(op)) {
+                mfd = mounts_fast_dir(op->path, op->path_len, &rel);
+                if (mfd >= 0)
+                        resolve |= RESOLVE_NO_XDEV;
+                else {
+                        mfd = AT_FDCWD;
+                        rel = op->path;
+                }
+        }
+        _cleanup_close_ int fd = sys_openat2(mfd, rel, pflags, 0, resolve);
+        if (fd == -EXDEV && mfd != AT_FDCWD)
+                return defer(op); /* a mount the table does not know yet: anything may be there */
         if (fd < 0)
-                return map_resolve_error(op, fd);
+                return map_resolve_error(op, fd, op->path, NULL);
         r = inspect(op, fd, &fi);
         if (r < 0)
                 return r;
         /* A device's open runs its driver, which may wait: not on the loop. */
-        if (op->cached && (!mounts_is_local(fi.mnt_id, fi.dev) ||
+        if (op->cached && ((mfd == AT_FDCWD && !mounts_is_local(fi.mnt_id, fi.dev)) ||
                            (!op->check_only && (S_ISCHR(fi.mode) || S_ISBLK(fi.mode)))))
                 return defer(op);
         r = verify(op, fd, &fi);
@@ -266,49 +468,6 @@ static int open_via_path(struct fsop *op) {
         if (op->check_only)
                 return TAKE_FD(fd);
         return reopen(fd, open_flags(op));
-}
-
-/* The loop's direct open: from the local mount holding the path, with
- * RESOLVE_NO_XDEV so that the file is known to be on that mount (whose
- * opens never leave the kernel) before anything is opened.  Returns false,
- * having done nothing, where the mount does not allow it; else true with
- * the descriptor or -errno in *ret. */
-static bool open_on_mount(struct fsop *op, int *ret) {
-        const char *rel;
-        int mfd = mounts_fast_dir(op->path, op->path_len, &rel);
-        if (mfd < 0)
-                return false;
-        int fd = sys_openat2(mfd, rel, open_flags(op), 0, resolve_flags(op) | RESOLVE_NO_XDEV);
-        /* A mount the table does not know yet: anything may be there. */
-        *ret = fd == -EXDEV ? defer(op) : fd;
-        return true;
-}
-
-/* Opens an existing file.  Without follow the open is direct: the path is
- * exactly what the policy allowed and nothing on it is a symlink.  On the
- * loop that is possible only from a local mount; otherwise, and under
- * follow or for CHECK, the file is reached with O_PATH first. */
-static int open_existing(struct fsop *op) {
-        _cleanup_close_ int fd = -1;
-        struct finfo fi;
-        int r;
-
-        if (op->check_only || following(op))
-                return open_via_path(op);
-        if (op->cached) {
-                if (!open_on_mount(op, &fd))
-                        return open_via_path(op);
-        } else
-                fd = sys_openat2(AT_FDCWD, op->path, open_flags(op), 0, resolve_flags(op));
-        if (fd < 0)
-                return op->deferred ? fd : map_resolve_error(op, fd);
-        r = inspect(op, fd, &fi);
-        if (r < 0)
-                return r;
-        r = verify(op, fd, &fi);
-        if (r < 0)
-                return r;
-        return TAKE_FD(fd);
 }
 
 /* Splits path into its parent directory (opened O_PATH) and final name. */
@@ -325,7 +484,7 @@ static int open_parent(struct fsop *op, const char **ret_name) {
         _cleanup_close_ int dfd = sys_openat2(AT_FDCWD, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
                                               resolve_flags(op));
         if (dfd < 0)
-                return map_resolve_error(op, dfd);
+                return map_resolve_error(op, dfd, parent, slash + 1);
 
         if (following(op)) {
                 /* The new file will be at <real parent>/<name>: that is the
@@ -340,7 +499,7 @@ static int open_parent(struct fsop *op, const char **ret_name) {
                         buf[len++] = '/';
                 memcpy(buf + len, slash + 1, nlen + 1);
                 len += nlen;
-                int r = allowed_at(op, buf, len, op->need);
+                int r = allowed_at(op, buf, len, op->need, NULL);
                 if (r < 0)
                         return r;
         }
@@ -352,15 +511,24 @@ static int open_parent(struct fsop *op, const char **ret_name) {
 /* Creates name in dfd, owned by the client.  The file is created O_EXCL, so
  * the descriptor is known to be the new file and fchown cannot be
  * redirected; if the ownership cannot be given away the file is removed
- * again rather than left behind owned by root. */
+ * again rather than left behind owned by root.  Its group is the client's
+ * primary group, or the directory's where that is set-group-ID, as the
+ * kernel gives it when the client creates the file itself. */
 static int create_new(struct fsop *op, int dfd, const char *name) {
         mode_t mode = op->mode & 0777 & ~(mode_t) 022;
+        struct stat ds;
+        gid_t gid = op->subject->gid;
+
+        if (fstat(dfd, &ds) < 0)
+                return -errno;
+        if (ds.st_mode & S_ISGID)
+                gid = ds.st_gid;
         _cleanup_close_ int fd = sys_openat2(dfd, name, (uint64_t) open_flags(op) | O_CREAT | O_EXCL, mode,
                                              RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
         if (fd < 0)
                 return fd;
 
-        if (fchown(fd, op->subject->uid, op->subject->gid) < 0) {
+        if (fchown(fd, op->subject->uid, gid) < 0) {
                 int r = -errno;
                 struct stat a, b;
                 if (fstat(fd, &a) == 0 && fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -377,7 +545,7 @@ static int open_create(struct fsop *op) {
 
         for (unsigned i = 0; i < CREATE_RETRIES; i++) {
                 if (!(op->flags & FDBR_F_EXCL)) {
-                        int fd = open_existing(op);
+                        int fd = open_via_path(op);
                         if (fd != -ENOENT)
                                 return fd;
                 }
@@ -434,7 +602,7 @@ int fsop_run(struct fsop *op) {
         if (op->flags & FDBR_F_CREATE)
                 fd = open_create(op);
         else
-                fd = open_existing(op);
+                fd = open_via_path(op);
         if (fd < 0)
                 return fd;
 

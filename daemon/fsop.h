@@ -23,11 +23,13 @@ struct fsop {
         bool cached;                      /* on the event loop: never block (see fsop_run) */
         unsigned need;                    /* POLICY_* the flags ask for */
         unsigned granted;                 /* POLICY_* granted on path */
+        unsigned owner_only;              /* part of granted that holds only for the client's own files */
         const struct policy *policy;      /* for decisions on the real path (follow) */
         const struct policy_subject *subject;
         /* out, for the audit record */
         const char *reason;               /* why it was refused, static string */
         const struct policy_rule *rule;   /* rule cited for a refusal on the real path */
+        char *judged_path;                /* the other path a refusal was decided on (malloc'ed), or NULL */
         bool denied;                      /* refused by policy (as opposed to failed) */
         bool deferred;                    /* cached run gave up: run it again in a worker */
 };
@@ -41,6 +43,9 @@ struct fsop {
  * returns -EAGAIN with deferred set, having changed nothing, and the
  * operation is to be run again, uncached, where blocking is harmless. */
 int fsop_run(struct fsop *op);
+
+/* Frees what fsop_run left in op for the audit record. */
+void fsop_clear(struct fsop *op);
 
 /* Refuses to run on a kernel without openat2 (or with it filtered):
  * returns 0 or -errno, and never falls back to a weaker resolution. */

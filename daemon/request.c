@@ -68,6 +68,7 @@ bool request_decide(struct request *r, const struct wire_request *req, struct id
                 .check_only = r->op == FDBR_OP_CHECK,
                 .need = r->need,
                 .granted = r->verdict.granted,
+                .owner_only = r->verdict.owner_only,
         };
         request_bind(r);
         return true;
@@ -91,6 +92,7 @@ struct request *request_copy(const struct request *r) {
         c->path_buf[r->path_len] = 0;
         c->path = c->path_buf;
         c->policy = policy_ref(r->policy);
+        c->fs.judged_path = NULL; /* the original keeps its own */
         request_bind(c);
         return c;
 }
@@ -100,11 +102,12 @@ void request_free(struct request *r) {
                 return;
         if (r->result > 0)
                 safe_close(r->result);
+        fsop_clear(&r->fs);
         policy_unref(r->policy);
         free(r);
 }
 
-void request_audit(const struct request *r) {
+void request_audit(struct request *r) {
         struct audit_record rec = {
                 .id = r->identity,
                 .account = r->identity->account,
@@ -116,9 +119,13 @@ void request_audit(const struct request *r) {
                 .rule = r->fs.rule ? r->fs.rule : r->verdict.rule,
                 .status = request_status(r),
                 .reason = r->fs.reason,
+                .judged_path = r->fs.judged_path,
                 .generation = r->generation,
         };
         if (r->timed_out)
                 rec.reason = "timed out in the filesystem";
         audit_log(&rec);
+        /* The record was its only reader, and a request answered on the
+         * loop is never freed. */
+        fsop_clear(&r->fs);
 }

@@ -61,8 +61,9 @@ static inline int request_status(const struct request *r) {
         return r->result < 0 ? -r->result : 0;
 }
 
-/* Writes the audit record for r's outcome (denials always). */
-void request_audit(const struct request *r);
+/* Writes the audit record for r's outcome (denials always), and frees
+ * what only the record needed. */
+void request_audit(struct request *r);
 
 /* The POLICY_* permissions a set of FDBR_F_* flags asks for. */
 unsigned request_need(uint32_t flags);
