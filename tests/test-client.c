@@ -741,19 +741,10 @@ static void send_two_fds(int fd, const void *buf, size_t len, int a, int b) {
                 char buf[CMSG_SPACE(2 * sizeof(int))];
         } control = {};
         struct iovec iov = { .iov_base = (void *) buf, .iov_len = len };
-        struct msghdr mh = {
-                .msg_iov = &iov,
-                .msg_iovlen = 1,
-                .msg_control = control.buf,
-                .msg_controllen = sizeof control.buf,
-        };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
         int fds[2] = { a, b };
 
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof fds);
-        memcpy(CMSG_DATA(c), fds, sizeof fds);
+        FAKE_ASSERT(fdpass_cmsg_rights(&mh, control.buf, sizeof control.buf, fds, 2) == 0);
         FAKE_ASSERT(sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t) len);
 }
 
@@ -861,13 +852,8 @@ static void script_malformed(int listen_fd) {
                         char buf[CMSG_SPACE(sizeof(int))];
                 } control = {};
                 struct iovec iov = { .iov_base = buf, .iov_len = 0 };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                                     .msg_controllen = sizeof control.buf };
-                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &file, sizeof(int));
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+                FAKE_ASSERT(fdpass_cmsg_rights(&mh, control.buf, sizeof control.buf, &file, 1) == 0);
                 FAKE_ASSERT(sendmsg(fd, &mh, MSG_NOSIGNAL) == 0);
         } else
                 FAKE_ASSERT(fdpass_send(fd, buf, len, pass) == 0);

@@ -582,16 +582,7 @@ START_TEST(malformed_close) {
 END_TEST
 
 static void send_with_fds(int sock, const void *data, size_t len, const int *fds, size_t nfds) {
-        char control[CMSG_SPACE(sizeof(int) * 253)] __attribute__((aligned(8))) = { 0 };
-        struct iovec iov = { .iov_base = (void *) data, .iov_len = len };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-                             .msg_controllen = CMSG_SPACE(sizeof(int) * nfds) };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-        ck_assert_int_eq(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t) len);
+        ck_assert_int_eq(tu_send_fds(sock, data, len, fds, nfds, 0), 0);
 }
 
 START_TEST(ancillary_refused) {
