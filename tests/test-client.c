@@ -1269,8 +1269,17 @@ START_TEST(test_connect_errors) {
         fdbr_conn *conn = (fdbr_conn *) 0x1;
         int n0 = tu_count_fds(getpid());
 
-        ck_assert_int_eq(fdbr_conn_new(base, missing, &conn), -ENOENT);
+        /* No socket there: unreachable, never the ENOENT a caller would take
+         * for the file it asked about. */
+        ck_assert_int_eq(fdbr_conn_new(base, missing, &conn), -ECONNREFUSED);
         ck_assert_ptr_eq(conn, (fdbr_conn *) 0x1);
+        /* A path through a regular file (ENOTDIR), and a regular file
+         * (ECONNREFUSED from the kernel already). */
+        _cleanup_free_ char *notdir = tu_strdupf("%s/file/sock", dir);
+        _cleanup_free_ char *file = tu_strdupf("%s/file", dir);
+        tu_write_file(file, "", 0644, 0, 0);
+        ck_assert_int_eq(fdbr_conn_new(base, notdir, &conn), -ECONNREFUSED);
+        ck_assert_int_eq(fdbr_conn_new(base, file, &conn), -ECONNREFUSED);
 
         /* A socket file nobody listens on any more. */
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1292,11 +1301,21 @@ START_TEST(test_connect_errors) {
 
         /* NULL means the environment. */
         ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, missing, 1), 0);
-        ck_assert_int_eq(fdbr_conn_new(base, NULL, &conn), -ENOENT);
+        ck_assert_int_eq(fdbr_conn_new(base, NULL, &conn), -ECONNREFUSED);
 
         errno = 0;
         ck_assert_int_eq(fdbr_open("/etc/passwd", O_RDONLY, 0), -1);
-        ck_assert_int_eq(errno, ENOENT);
+        ck_assert_int_eq(errno, ECONNREFUSED);
+        struct stat st;
+        errno = 0;
+        ck_assert_int_eq(fdbr_stat("/etc/passwd", &st), -1);
+        ck_assert_int_eq(errno, ECONNREFUSED);
+        errno = 0;
+        ck_assert_int_eq(fdbr_unlink("/etc/passwd"), -1);
+        ck_assert_int_eq(errno, ECONNREFUSED);
+        errno = 0;
+        ck_assert_ptr_null(fdbr_status());
+        ck_assert_int_eq(errno, ECONNREFUSED);
         ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, stale, 1), 0);
         errno = 0;
         ck_assert_int_eq(fdbr_check("/etc/passwd", O_RDONLY), -1);
@@ -1370,11 +1389,38 @@ END_TEST
 
 /* ---- the symbol table ---------------------------------------------------- */
 
-static const char *const exported[] = {
-        "fdbr_socket_path",   "fdbr_open",        "fdbr_check",
-        "fdbr_conn_new",      "fdbr_conn_free",   "fdbr_conn_set_timeout",
-        "fdbr_conn_pending",  "fdbr_conn_open",   "fdbr_conn_check",
-        "fdbr_conn_ping",
+static const struct {
+        const char *name;
+        const char *version;
+} exported[] = {
+        { "fdbr_socket_path", "LIBFDBROKER_0" },
+        { "fdbr_open", "LIBFDBROKER_0" },
+        { "fdbr_check", "LIBFDBROKER_0" },
+        { "fdbr_conn_new", "LIBFDBROKER_0" },
+        { "fdbr_conn_free", "LIBFDBROKER_0" },
+        { "fdbr_conn_set_timeout", "LIBFDBROKER_0" },
+        { "fdbr_conn_pending", "LIBFDBROKER_0" },
+        { "fdbr_conn_open", "LIBFDBROKER_0" },
+        { "fdbr_conn_check", "LIBFDBROKER_0" },
+        { "fdbr_conn_ping", "LIBFDBROKER_0" },
+        { "fdbr_stat", "FDBROKER_0.2" },
+        { "fdbr_lstat", "FDBROKER_0.2" },
+        { "fdbr_statx", "FDBROKER_0.2" },
+        { "fdbr_readlink", "FDBROKER_0.2" },
+        { "fdbr_mkdir", "FDBROKER_0.2" },
+        { "fdbr_unlink", "FDBROKER_0.2" },
+        { "fdbr_rmdir", "FDBROKER_0.2" },
+        { "fdbr_rename", "FDBROKER_0.2" },
+        { "fdbr_status", "FDBROKER_0.2" },
+        { "fdbr_grants", "FDBROKER_0.2" },
+        { "fdbr_conn_stat", "FDBROKER_0.2" },
+        { "fdbr_conn_readlink", "FDBROKER_0.2" },
+        { "fdbr_conn_mkdir", "FDBROKER_0.2" },
+        { "fdbr_conn_unlink", "FDBROKER_0.2" },
+        { "fdbr_conn_rmdir", "FDBROKER_0.2" },
+        { "fdbr_conn_rename", "FDBROKER_0.2" },
+        { "fdbr_conn_status", "FDBROKER_0.2" },
+        { "fdbr_conn_grants", "FDBROKER_0.2" },
 };
 
 START_TEST(test_exports) {
@@ -1389,21 +1435,23 @@ START_TEST(test_exports) {
                 char addr[64], type[8], name[256];
                 ck_assert_msg(sscanf(line, "%63s %7s %255s", addr, type, name) == 3, "unexpected: %s", line);
                 if (strcmp(type, "A") == 0) {
-                        /* The version node itself. */
-                        ck_assert_str_eq(name, "LIBFDBROKER_0");
+                        /* The version nodes themselves. */
+                        ck_assert_msg(strcmp(name, "LIBFDBROKER_0") == 0 || strcmp(name, "FDBROKER_0.2") == 0,
+                                      "version node %s", name);
                         continue;
                 }
                 char *at = strstr(name, "@@");
                 ck_assert_msg(at, "unversioned symbol: %s", name);
-                ck_assert_str_eq(at, "@@LIBFDBROKER_0");
                 *at = 0;
+                const char *version = at + 2;
                 ck_assert_msg(strncmp(name, "fdbr_", 5) == 0, "foreign symbol exported: %s", name);
                 ck_assert_str_eq(type, "T");
                 size_t i;
                 for (i = 0; i < ELEMENTSOF(exported); i++)
-                        if (strcmp(name, exported[i]) == 0)
+                        if (strcmp(name, exported[i].name) == 0)
                                 break;
                 ck_assert_msg(i < ELEMENTSOF(exported), "not in fdbroker.h: %s", name);
+                ck_assert_msg(strcmp(version, exported[i].version) == 0, "%s@@%s", name, version);
                 ck_assert(!seen[i]);
                 seen[i] = true;
                 n++;
@@ -1415,7 +1463,7 @@ START_TEST(test_exports) {
         void *h = dlopen(FDBR_TEST_LIBRARY, RTLD_NOW | RTLD_LOCAL);
         ck_assert_msg(h, "%s", dlerror());
         for (size_t i = 0; i < ELEMENTSOF(exported); i++)
-                ck_assert_msg(dlvsym(h, exported[i], "LIBFDBROKER_0"), "%s", exported[i]);
+                ck_assert_msg(dlvsym(h, exported[i].name, exported[i].version), "%s", exported[i].name);
         static const char *const internal[] = {
                 "conn_prepare", "flags_from_open", "pending_put", "sendq_push",
                 "socket_connect", "wire_reply_decode", "fdpass_recv",
@@ -1618,7 +1666,7 @@ END_TEST
 START_TEST(test_cli_unreachable) {
         _cleanup_free_ char *dir = tu_mkdtemp();
         _cleanup_free_ char *missing = tu_strdupf("%s/missing.sock", dir);
-        _cleanup_free_ char *expected = tu_strdupf("fdbroker: cannot reach broker at %s: %s\n", missing, strerror(ENOENT));
+        _cleanup_free_ char *expected = tu_strdupf("fdbroker: cannot reach broker at %s: %s\n", missing, strerror(ECONNREFUSED));
         struct run r;
 
         r = RUN(dir, NULL, "--socket", missing, "ping");
