@@ -322,7 +322,8 @@ static int conn_read_one(fdbr_conn *conn) {
                 result = r < 0 ? r : TAKE_FD(fd);
         }
 
-        if (rep.op >= FDBR_OP_STAT) {
+        /* A probe's own answer is judged by conn_probe_done(). */
+        if (rep.op >= FDBR_OP_STAT && req->cb.kind != CONN_CB_PROBE) {
                 if (result == -EINVAL) {
                         result = conn_einval(conn, req);
                         if (result > 0)
