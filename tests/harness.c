@@ -242,6 +242,9 @@ int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms) {
                         close(m.fd);
                 return -EBADMSG;
         }
+        /* The data stays in this frame's buffer: never hand out a pointer
+         * to it. */
+        r->data = NULL;
         if (ret_fd)
                 *ret_fd = m.fd;
         else if (m.fd >= 0)
