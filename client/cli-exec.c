@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,10 +67,16 @@ int cli_exec(struct cli *c, int argc, char **argv) {
         static const struct option options[] = {
                 { "read", required_argument, NULL, 'r' },
                 { "write", required_argument, NULL, 'w' },
+                { "append", required_argument, NULL, 'a' },
+                { "rw", required_argument, NULL, 'b' },
+                { "create", no_argument, NULL, 'c' },
+                { "mode", required_argument, NULL, 'm' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         _cleanup_free_ struct exec_file *files = NULL;
+        bool create = false, have_mode = false;
+        mode_t mode = 0666;
         size_t n = 0;
         int o, r;
 
@@ -83,12 +90,27 @@ int cli_exec(struct cli *c, int argc, char **argv) {
         optind = 0;
         while ((o = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
                 switch (o) {
+                /* The shell's redirections: <, >, >> and <>. */
                 case 'r':
                 case 'w':
+                case 'a':
+                case 'b':
                         files[n++] = (struct exec_file) {
                                 .req.path = optarg,
-                                .flags = (o == 'r' ? O_RDONLY : O_WRONLY) | O_CLOEXEC,
+                                .flags = (o == 'r'   ? O_RDONLY
+                                          : o == 'w' ? O_WRONLY | O_TRUNC
+                                          : o == 'a' ? O_WRONLY | O_APPEND
+                                                     : O_RDWR) |
+                                         O_CLOEXEC,
                         };
+                        break;
+                case 'c':
+                        create = true;
+                        break;
+                case 'm':
+                        if (cli_parse_mode(optarg, &mode) < 0)
+                                return cli_usage_error("--mode needs octal permission bits (at most 0777), not '%s'", optarg);
+                        have_mode = true;
                         break;
                 case 'h':
                         cli_help();
@@ -98,6 +120,14 @@ int cli_exec(struct cli *c, int argc, char **argv) {
                 }
         if (optind >= argc)
                 return cli_usage_error("exec needs a command after --");
+        if (have_mode && !create)
+                return cli_usage_error("--mode is only used with --create");
+        /* As the shell: a file to write is created, one to read must be
+         * there. */
+        if (create)
+                for (size_t i = 0; i < n; i++)
+                        if ((files[i].flags & O_ACCMODE) != O_RDONLY)
+                                files[i].flags |= O_CREAT;
         if (n > (size_t) (INT_MAX - EXEC_FD_FIRST))
                 return cli_usage_error("too many files");
         char **cmd = argv + optind;
@@ -109,8 +139,8 @@ int cli_exec(struct cli *c, int argc, char **argv) {
 
                 /* All in flight at once: one round trip, not one per file. */
                 for (size_t i = 0; i < n; i++) {
-                        r = fdbr_conn_open(c->conn, files[i].req.path, files[i].flags, 0,
-                                           cli_request_done, &files[i].req);
+                        r = fdbr_conn_open(c->conn, files[i].req.path, files[i].flags,
+                                           files[i].flags & O_CREAT ? mode : 0, cli_request_done, &files[i].req);
                         if (r < 0)
                                 files[i].req = (struct cli_request) {
                                         .path = files[i].req.path, .done = true, .result = r

@@ -16,7 +16,8 @@
 void cli_help(void) {
         printf("Usage: fdbroker [--socket PATH] COMMAND [ARG...]\n"
                "\n"
-               "Opens files through the fdbroker daemon, which decides by its policy.\n"
+               "Opens, inspects and changes files through the fdbroker daemon, which\n"
+               "decides by its policy.\n"
                "\n"
                "Commands:\n"
                "  ping                          check that the broker answers\n"
@@ -27,10 +28,28 @@ void cli_help(void) {
                "  write [--append] [--create] PATH\n"
                "                                copy standard input into a file, truncating\n"
                "                                it unless --append\n"
-               "  exec [--read PATH]... [--write PATH]... -- CMD [ARG...]\n"
+               "  exec [--read PATH | --write PATH | --append PATH | --rw PATH]...\n"
+               "       [--create] [--mode MODE] -- CMD [ARG...]\n"
                "                                run CMD with the files open as descriptors\n"
                "                                3, 4, ... in command-line order, their\n"
-               "                                numbers in $FDBROKER_FDS\n"
+               "                                numbers in $FDBROKER_FDS; opened as the\n"
+               "                                shell's < (--read), > (--write, truncates),\n"
+               "                                >> (--append) and <> (--rw); --create adds\n"
+               "                                creating to every --write, --append and\n"
+               "                                --rw, with MODE (octal, default 0666)\n"
+               "  stat [--no-follow] PATH...    one line a path: type, permission bits,\n"
+               "                                uid, gid, size, modification time (UTC),\n"
+               "                                path; --no-follow: a final symlink itself\n"
+               "  ls [-l] DIR                   the entries of DIR, sorted; -l: with the\n"
+               "                                stat line of each (symlinks not followed)\n"
+               "  readlink PATH                 the target of a symlink\n"
+               "  mkdir [--mode MODE] PATH...   create directories (MODE octal, default\n"
+               "                                0777, before the broker's umask of 022)\n"
+               "  rm PATH...                    remove names that are not directories\n"
+               "  rmdir PATH...                 remove empty directories\n"
+               "  mv [--no-clobber] SRC DST     rename SRC to DST, atomically; with\n"
+               "                                --no-clobber fail if DST exists\n"
+               "  status                        the broker's counters (root only)\n"
                "\n"
                "Options:\n"
                "  --socket PATH   the broker's socket (default: $%s,\n"
@@ -42,8 +61,9 @@ void cli_help(void) {
                "'//', no trailing '/'): the broker judges the path as written, never\n"
                "relative to a directory of yours.\n"
                "\n"
-               "Exit status: 0 success, 1 a request was refused, 2 usage error, 3 the\n"
-               "broker cannot be reached; for exec, CMD's status once it runs.\n",
+               "Exit status: 0 success, 1 a request was refused (the broker's answer, or\n"
+               "'Function not implemented' from a broker older than the command), 2 usage\n"
+               "error, 3 the broker cannot be reached; for exec, CMD's status once it runs.\n",
                FDBR_SOCKET_ENV, FDBR_DEFAULT_SOCKET);
 }
 
@@ -54,7 +74,8 @@ int cli_usage_error(const char *fmt, ...) {
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
-        fputs("\nUsage: fdbroker [--socket PATH] {ping|cat|check|write|exec} [ARG...]\n"
+        fputs("\nUsage: fdbroker [--socket PATH] "
+              "{ping|cat|check|write|exec|stat|ls|readlink|mkdir|rm|rmdir|mv|status} [ARG...]\n"
               "Try 'fdbroker --help' for more information.\n",
               stderr);
         return CLI_EXIT_USAGE;
@@ -248,6 +269,14 @@ int main(int argc, char **argv) {
                 { "check", cli_check },
                 { "write", cli_write },
                 { "exec", cli_exec },
+                { "stat", cli_stat },
+                { "ls", cli_ls },
+                { "readlink", cli_readlink },
+                { "mkdir", cli_mkdir },
+                { "rm", cli_rm },
+                { "rmdir", cli_rmdir },
+                { "mv", cli_mv },
+                { "status", cli_status },
         };
         struct cli c = {};
         int o, r;

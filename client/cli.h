@@ -63,6 +63,17 @@ void cli_help(void);
 int cli_cat(struct cli *c, int argc, char **argv);
 int cli_write(struct cli *c, int argc, char **argv);
 int cli_exec(struct cli *c, int argc, char **argv);
+int cli_stat(struct cli *c, int argc, char **argv);
+int cli_ls(struct cli *c, int argc, char **argv);
+int cli_readlink(struct cli *c, int argc, char **argv);
+int cli_mkdir(struct cli *c, int argc, char **argv);
+int cli_rm(struct cli *c, int argc, char **argv);
+int cli_rmdir(struct cli *c, int argc, char **argv);
+int cli_mv(struct cli *c, int argc, char **argv);
+int cli_status(struct cli *c, int argc, char **argv);
+
+/* Octal permission bits, at most 0777.  Returns 0 or -EINVAL. */
+int cli_parse_mode(const char *s, mode_t *ret);
 
 /* cli-io.c */
 enum io_side {

@@ -5,9 +5,11 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "export.h"
 #include "fdbroker.h"
@@ -31,6 +33,36 @@
 /* A status is an errno value; anything larger is not one. */
 #define CONN_STATUS_MAX 4095u
 
+/* What the broker's version is known to serve: ops 4-11 or not. */
+enum conn_ops {
+        CONN_OPS_UNKNOWN,
+        CONN_OPS_NEW,
+        CONN_OPS_OLD,
+};
+
+enum conn_cb_kind {
+        CONN_CB_NONE,  /* already told (timeout) */
+        CONN_CB_PLAIN,
+        CONN_CB_STAT,
+        CONN_CB_DATA,
+        CONN_CB_PROBE, /* internal: the GRANTS that tells an old broker */
+};
+
+struct conn_request;
+
+struct conn_cb {
+        enum conn_cb_kind kind;
+        union {
+                fdbr_callback_t plain;
+                fdbr_stat_callback_t stat;
+                fdbr_data_callback_t data;
+                struct conn_request *waiter; /* PROBE; NULL once it is gone */
+        } u;
+        void *userdata;
+};
+
+_Static_assert(sizeof(struct statx) == FDBR_WIRE_STATX_SIZE, "the wire carries the kernel's struct statx");
+
 enum conn_state {
         CONN_OPEN,
         CONN_DEAD,  /* lost or failed: requests are refused with -ENOTCONN */
@@ -46,8 +78,10 @@ struct conn_request {
         /* The timeout already ran the callback; the entry stays so that the
          * reply, when it comes, is recognized and its descriptor closed. */
         bool timed_out;
-        fdbr_callback_t callback;
-        void *userdata;
+        /* Answered EINVAL; a probe asks whether the broker knows the op.
+         * The id stays taken, a second reply to it is a broken broker. */
+        struct conn_request *probe;
+        struct conn_cb cb;
         struct event timer;
 };
 
@@ -65,6 +99,8 @@ struct fdbr_conn {
         struct conn_request *head, *tail;
         struct sendq sendq;
         bool write_armed;
+        enum conn_ops ops;
+        uint8_t *rbuf; /* one reply, and a NUL after its data */
         struct event read_event;
         struct event write_event;
         struct event broken_event;
@@ -81,6 +117,7 @@ static void conn_unref(fdbr_conn *conn) {
         /* Every path to the last reference went through conn_flush(). */
         pending_done(&conn->table);
         sendq_clear(&conn->sendq);
+        free(conn->rbuf);
         free(conn);
 }
 
@@ -109,22 +146,59 @@ static void conn_unlink(fdbr_conn *conn, struct conn_request *req) {
         req->prev = req->next = NULL;
 }
 
+static void conn_call(fdbr_conn *conn, const struct conn_cb *cb, int result, const void *data, size_t len) {
+        switch (cb->kind) {
+        case CONN_CB_PLAIN:
+                cb->u.plain(conn, result, cb->userdata);
+                break;
+        case CONN_CB_STAT:
+                cb->u.stat(conn, result, result == 0 ? data : NULL, cb->userdata);
+                break;
+        case CONN_CB_DATA:
+                cb->u.data(conn, result, result == 0 ? data : NULL, result == 0 ? len : 0, cb->userdata);
+                break;
+        case CONN_CB_NONE:
+        case CONN_CB_PROBE:
+                break;
+        }
+}
+
+static void conn_finish(fdbr_conn *conn, struct conn_request *req, int result, const void *data, size_t len);
+
+/* The probe for waiter came back: any answer but EINVAL is from a broker
+ * that knows the ops added after the first release. */
+static void conn_probe_done(fdbr_conn *conn, struct conn_request *waiter, int result) {
+        waiter->probe = NULL;
+        conn->ops = result == -EINVAL ? CONN_OPS_OLD : CONN_OPS_NEW;
+        conn_finish(conn, waiter, conn->ops == CONN_OPS_OLD ? -ENOSYS : -EINVAL, NULL, 0);
+}
+
 /* Forgets req and runs its callback, unless the timeout already did (then
  * result is never a descriptor).  The bookkeeping is done before the
  * callback, which may submit or free.  The caller holds a reference. */
-static void conn_finish(fdbr_conn *conn, struct conn_request *req, int result) {
-        fdbr_callback_t callback = req->callback;
-        void *userdata = req->userdata;
+static void conn_finish(fdbr_conn *conn, struct conn_request *req, int result, const void *data, size_t len) {
+        struct conn_cb cb = req->cb;
+        struct conn_request *probe = req->probe;
 
         event_del(&req->timer);
         conn_unlink(conn, req);
         (void) pending_remove(&conn->table, req->id);
-        if (!req->timed_out)
+        if (!req->timed_out && cb.kind != CONN_CB_PROBE)
                 conn->n_pending--;
         free(req);
 
-        if (callback)
-                callback(conn, result, userdata);
+        /* Finished before its probe (flushed, or its probe failed): the
+         * probe's answer concerns nobody any more. */
+        if (probe)
+                probe->cb.u.waiter = NULL;
+        if (cb.kind == CONN_CB_PROBE) {
+                /* Only a reply reaches a live waiter: a flush finishes the
+                 * waiter, submitted first, before its probe. */
+                if (cb.u.waiter)
+                        conn_probe_done(conn, cb.u.waiter, result);
+                return;
+        }
+        conn_call(conn, &cb, result, data, len);
 }
 
 /* Completes every request with error, in submission order.  Callbacks may
@@ -133,7 +207,7 @@ static void conn_finish(fdbr_conn *conn, struct conn_request *req, int result) {
  * callback runs once. */
 static void conn_flush(fdbr_conn *conn, int error) {
         while (conn->head)
-                conn_finish(conn, conn->head, error);
+                conn_finish(conn, conn->head, error, NULL, 0);
 }
 
 static void conn_fail(fdbr_conn *conn, int error) {
@@ -157,7 +231,11 @@ static int conn_check_reply(fdbr_conn *conn, const struct fdpass_msg *m, const u
                 return -EBADMSG;
 
         struct conn_request *req = pending_get(&conn->table, rep.id);
-        if (!req || req->op != rep.op)
+        if (!req || req->op != rep.op || req->probe)
+                return -EBADMSG;
+        /* Text is text: a NUL inside would cut it short for a caller that
+         * takes it as a string. */
+        if (rep.data_len > 0 && rep.op != FDBR_OP_STAT && memchr(rep.data, 0, rep.data_len))
                 return -EBADMSG;
 
         /* nfds must say exactly what arrived, and only a successful OPEN
@@ -174,14 +252,47 @@ static int conn_check_reply(fdbr_conn *conn, const struct fdpass_msg *m, const u
 
 /* Handles one record.  Returns 1 to go on reading, 0 when the socket is
  * drained or the connection failed. */
+static int conn_submit(fdbr_conn *conn, uint16_t op, const char *path, size_t path_len,
+                       const struct flags_wire *flags, const struct conn_cb *cb);
+
+/* An EINVAL to an op added after the first release, for a request checked
+ * before it was sent.  Returns the result to complete req with, or 1 when
+ * a probe was sent and will complete it. */
+static int conn_einval(fdbr_conn *conn, struct conn_request *req) {
+        switch (conn->ops) {
+        case CONN_OPS_NEW:
+                return -EINVAL;
+        case CONN_OPS_OLD:
+                return -ENOSYS;
+        case CONN_OPS_UNKNOWN:
+                break;
+        }
+
+        /* A current broker answers these EINVAL only to a request it finds
+         * malformed, and this one was not. */
+        if (req->op != FDBR_OP_READLINK && req->op != FDBR_OP_RENAME) {
+                conn->ops = CONN_OPS_OLD;
+                return -ENOSYS;
+        }
+
+        /* READLINK of a non-symlink and some RENAMEs are EINVAL from a
+         * current broker too: ask GRANTS, which it always serves. */
+        struct flags_wire none = { 0 };
+        struct conn_cb cb = { .kind = CONN_CB_PROBE, .u.waiter = req };
+        if (conn_submit(conn, FDBR_OP_GRANTS, NULL, 0, &none, &cb) < 0)
+                return -EINVAL; /* cannot tell: say what the broker said */
+        req->probe = conn->tail;
+        return 1;
+}
+
 static int conn_read_one(fdbr_conn *conn) {
-        uint8_t buf[FDBR_WIRE_REPLY_SIZE];
+        uint8_t *buf = conn->rbuf;
         struct fdpass_msg m;
         struct wire_reply rep;
         struct conn_request *req;
         int r;
 
-        r = fdpass_recv(conn->fd, buf, sizeof buf, true, &m);
+        r = fdpass_recv(conn->fd, buf, FDBR_WIRE_REPLY_MAX, true, &m);
         if (r == -EAGAIN || r == -EWOULDBLOCK)
                 return 0;
         if (r < 0) {
@@ -211,8 +322,31 @@ static int conn_read_one(fdbr_conn *conn) {
                 result = r < 0 ? r : TAKE_FD(fd);
         }
 
+        /* A probe's own answer is judged by conn_probe_done(). */
+        if (rep.op >= FDBR_OP_STAT && req->cb.kind != CONN_CB_PROBE) {
+                if (result == -EINVAL) {
+                        result = conn_einval(conn, req);
+                        if (result > 0)
+                                return 1;
+                } else
+                        conn->ops = CONN_OPS_NEW;
+        }
+
+        /* Copied out of the receive buffer: the caller gets a statx that is
+         * aligned, and text with a NUL after it (the buffer has room). */
+        struct statx stx;
+        const void *data = NULL;
+        if (result == 0 && rep.op == FDBR_OP_STAT) {
+                memcpy(&stx, rep.data, sizeof stx);
+                data = &stx;
+        } else if (result == 0 && rep.data_len > 0) {
+                buf[FDBR_WIRE_HEADER_SIZE + rep.data_len] = 0;
+                data = rep.data;
+        } else if (result == 0)
+                data = "";
+
         /* A late reply's descriptor is closed by the cleanup. */
-        conn_finish(conn, req, result);
+        conn_finish(conn, req, result, data, rep.data_len);
         return 1;
 }
 
@@ -285,19 +419,18 @@ static void conn_on_write(evutil_socket_t fd, short what, void *userdata) {
 static void conn_on_timeout(evutil_socket_t fd, short what, void *userdata) {
         struct conn_request *req = userdata;
         fdbr_conn *conn = req->conn;
-        fdbr_callback_t callback = req->callback;
-        void *cb_userdata = req->userdata;
+        struct conn_cb cb = req->cb;
 
         req->timed_out = true;
-        req->callback = NULL;
+        req->cb.kind = CONN_CB_NONE;
         conn->n_pending--;
 
         conn_ref(conn);
-        callback(conn, -ETIMEDOUT, cb_userdata);
+        conn_call(conn, &cb, -ETIMEDOUT, NULL, 0);
         conn_unref(conn);
 }
 
-int conn_prepare(const char *path, int oflags, mode_t mode, struct flags_wire *ret, size_t *ret_path_len) {
+int conn_path_prepare(const char *path, size_t *ret_len) {
         if (!path)
                 return -EINVAL;
 
@@ -306,11 +439,77 @@ int conn_prepare(const char *path, int oflags, mode_t mode, struct flags_wire *r
                 return -ENAMETOOLONG;
         if (wire_path_check(path, len) < 0)
                 return -EINVAL;
+        *ret_len = len;
+        return 0;
+}
 
-        int r = flags_from_open(oflags, mode, ret);
+int conn_prepare(const char *path, int oflags, mode_t mode, struct flags_wire *ret, size_t *ret_path_len) {
+        size_t len;
+        int r;
+
+        r = conn_path_prepare(path, &len);
+        if (r < 0)
+                return r;
+        r = flags_from_open(oflags, mode, ret);
         if (r < 0)
                 return r;
         *ret_path_len = len;
+        return 0;
+}
+
+int conn_op_prepare(const struct conn_op *o, char *buf, size_t *ret_len, struct flags_wire *ret_flags) {
+        struct flags_wire f = { 0 };
+        size_t len = 0, len2;
+        int r;
+
+        switch (o->op) {
+        case FDBR_OP_STAT:
+                if (o->flags & ~AT_SYMLINK_NOFOLLOW)
+                        return -EINVAL;
+                if (o->flags & AT_SYMLINK_NOFOLLOW)
+                        f.flags = FDBR_F_NOFOLLOW;
+                break;
+        case FDBR_OP_MKDIR:
+                /* As flags_from_open() does for a created file: the broker
+                 * makes nothing set-id or sticky, so those bits are dropped
+                 * rather than refused. */
+                f.mode = (uint32_t) (o->mode & 0777);
+                break;
+        case FDBR_OP_RENAME:
+                if (o->flags & ~(int) FDBR_RENAME_NOREPLACE)
+                        return -EINVAL;
+                if (o->flags & FDBR_RENAME_NOREPLACE)
+                        f.flags = FDBR_F_EXCL;
+                break;
+        case FDBR_OP_STATUS:
+        case FDBR_OP_GRANTS:
+                *ret_len = 0;
+                *ret_flags = f;
+                return 0;
+        default:
+                break;
+        }
+
+        r = conn_path_prepare(o->path, &len);
+        if (r < 0)
+                return r;
+        memcpy(buf, o->path, len);
+        if (o->op == FDBR_OP_RENAME) {
+                r = conn_path_prepare(o->path2, &len2);
+                if (r < 0)
+                        return r;
+                buf[len] = 0;
+                memcpy(buf + len + 1, o->path2, len2);
+                len += 1 + len2;
+        }
+
+        /* The very rules the broker applies: what goes out is valid, so an
+         * EINVAL coming back can only mean an op the broker does not know. */
+        r = wire_request_check(o->op, f.flags, f.mode, buf, len);
+        if (r < 0)
+                return r;
+        *ret_len = len;
+        *ret_flags = f;
         return 0;
 }
 
@@ -326,7 +525,7 @@ static uint32_t conn_new_id(fdbr_conn *conn) {
 }
 
 static int conn_submit(fdbr_conn *conn, uint16_t op, const char *path, size_t path_len,
-                       const struct flags_wire *flags, fdbr_callback_t callback, void *userdata) {
+                       const struct flags_wire *flags, const struct conn_cb *cb) {
         uint8_t buf[FDBR_WIRE_REQUEST_MAX];
         int r;
 
@@ -354,8 +553,7 @@ static int conn_submit(fdbr_conn *conn, uint16_t op, const char *path, size_t pa
                 .id = id,
                 .op = op,
                 .flags = *flags,
-                .callback = callback,
-                .userdata = userdata,
+                .cb = *cb,
         };
         evtimer_assign(&req->timer, conn->base, conn_on_timeout, req);
 
@@ -382,7 +580,7 @@ static int conn_submit(fdbr_conn *conn, uint16_t op, const char *path, size_t pa
                 conn_arm_write(conn, true);
         }
 
-        if (conn->timeout_ms > 0) {
+        if (conn->timeout_ms > 0 && cb->kind != CONN_CB_PROBE) {
                 struct timeval tv = {
                         .tv_sec = conn->timeout_ms / 1000,
                         .tv_usec = (conn->timeout_ms % 1000) * 1000,
@@ -396,7 +594,8 @@ static int conn_submit(fdbr_conn *conn, uint16_t op, const char *path, size_t pa
         else
                 conn->head = req;
         conn->tail = req;
-        conn->n_pending++;
+        if (cb->kind != CONN_CB_PROBE)
+                conn->n_pending++;
         TAKE_PTR(req);
         return 0;
 }
@@ -412,7 +611,73 @@ static int conn_submit_path(fdbr_conn *conn, uint16_t op, const char *path, int 
         r = conn_prepare(path, oflags, mode, &flags, &len);
         if (r < 0)
                 return r;
-        return conn_submit(conn, op, path, len, &flags, callback, userdata);
+        return conn_submit(conn, op, path, len, &flags,
+                           &(struct conn_cb) { .kind = CONN_CB_PLAIN, .u.plain = callback, .userdata = userdata });
+}
+
+static int conn_submit_op(fdbr_conn *conn, const struct conn_op *o, const struct conn_cb *cb) {
+        char buf[FDBR_WIRE_PATHS_MAX];
+        struct flags_wire flags;
+        size_t len;
+        int r;
+
+        if (!conn || !cb->u.plain)
+                return -EINVAL;
+        r = conn_op_prepare(o, buf, &len, &flags);
+        if (r < 0)
+                return r;
+        return conn_submit(conn, o->op, buf, len, &flags, cb);
+}
+
+#define CB_PLAIN(f, ud) (&(struct conn_cb) { .kind = CONN_CB_PLAIN, .u.plain = (f), .userdata = (ud) })
+#define CB_STAT(f, ud) (&(struct conn_cb) { .kind = CONN_CB_STAT, .u.stat = (f), .userdata = (ud) })
+#define CB_DATA(f, ud) (&(struct conn_cb) { .kind = CONN_CB_DATA, .u.data = (f), .userdata = (ud) })
+
+FDBR_EXPORT int fdbr_conn_stat(fdbr_conn *conn, const char *path, int flags,
+                               fdbr_stat_callback_t callback, void *userdata) {
+        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_STAT, .path = path, .flags = flags },
+                              CB_STAT(callback, userdata));
+}
+
+FDBR_EXPORT int fdbr_conn_readlink(fdbr_conn *conn, const char *path,
+                                   fdbr_data_callback_t callback, void *userdata) {
+        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_READLINK, .path = path },
+                              CB_DATA(callback, userdata));
+}
+
+FDBR_EXPORT int fdbr_conn_mkdir(fdbr_conn *conn, const char *path, mode_t mode,
+                                fdbr_callback_t callback, void *userdata) {
+        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_MKDIR, .path = path, .mode = mode },
+                              CB_PLAIN(callback, userdata));
+}
+
+FDBR_EXPORT int fdbr_conn_unlink(fdbr_conn *conn, const char *path,
+                                 fdbr_callback_t callback, void *userdata) {
+        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_UNLINK, .path = path },
+                              CB_PLAIN(callback, userdata));
+}
+
+FDBR_EXPORT int fdbr_conn_rmdir(fdbr_conn *conn, const char *path,
+                                fdbr_callback_t callback, void *userdata) {
+        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_RMDIR, .path = path },
+                              CB_PLAIN(callback, userdata));
+}
+
+FDBR_EXPORT int fdbr_conn_rename(fdbr_conn *conn, const char *src, const char *dst, unsigned flags,
+                                 fdbr_callback_t callback, void *userdata) {
+        if (flags > INT_MAX)
+                return -EINVAL;
+        return conn_submit_op(conn,
+                              &(struct conn_op) { .op = FDBR_OP_RENAME, .path = src, .path2 = dst, .flags = (int) flags },
+                              CB_PLAIN(callback, userdata));
+}
+
+FDBR_EXPORT int fdbr_conn_status(fdbr_conn *conn, fdbr_data_callback_t callback, void *userdata) {
+        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_STATUS }, CB_DATA(callback, userdata));
+}
+
+FDBR_EXPORT int fdbr_conn_grants(fdbr_conn *conn, fdbr_data_callback_t callback, void *userdata) {
+        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_GRANTS }, CB_DATA(callback, userdata));
 }
 
 FDBR_EXPORT int fdbr_conn_open(fdbr_conn *conn, const char *path, int flags, mode_t mode,
@@ -430,7 +695,7 @@ FDBR_EXPORT int fdbr_conn_ping(fdbr_conn *conn, fdbr_callback_t callback, void *
 
         if (!conn || !callback)
                 return -EINVAL;
-        return conn_submit(conn, FDBR_OP_PING, NULL, 0, &none, callback, userdata);
+        return conn_submit(conn, FDBR_OP_PING, NULL, 0, &none, CB_PLAIN(callback, userdata));
 }
 
 FDBR_EXPORT int fdbr_conn_new(struct event_base *base, const char *socket_path, fdbr_conn **ret_conn) {
@@ -450,6 +715,11 @@ FDBR_EXPORT int fdbr_conn_new(struct event_base *base, const char *socket_path, 
         fdbr_conn *conn = calloc(1, sizeof(*conn));
         if (!conn)
                 return -ENOMEM;
+        conn->rbuf = malloc(FDBR_WIRE_REPLY_MAX + 1);
+        if (!conn->rbuf) {
+                free(conn);
+                return -ENOMEM;
+        }
 
         conn->base = base;
         conn->state = CONN_OPEN;
@@ -461,6 +731,7 @@ FDBR_EXPORT int fdbr_conn_new(struct event_base *base, const char *socket_path, 
             event_assign(&conn->write_event, base, fd, EV_WRITE | EV_PERSIST, conn_on_write, conn) < 0 ||
             event_assign(&conn->broken_event, base, -1, 0, conn_on_broken, conn) < 0 ||
             event_add(&conn->read_event, NULL) < 0) {
+                free(conn->rbuf);
                 free(conn);
                 return -ENOMEM;
         }

@@ -35,11 +35,15 @@ int socket_connect(const char *path) {
                 return -errno;
 
         /* An AF_UNIX connect interrupted by a signal has not linked the
-         * socket to the listener yet, so trying again is safe. */
+         * socket to the listener yet, so trying again is safe.  Every other
+         * failure (ENOENT, EACCES, ENOTDIR, ELOOP, EPROTOTYPE, ...) means
+         * there is no broker to talk to at this path, which a caller must
+         * be able to tell from a missing or forbidden file it asked about:
+         * ECONNREFUSED, always. */
         while (connect(fd, (const struct sockaddr *) &sa,
                        (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len + 1)) < 0)
                 if (errno != EINTR)
-                        return -errno;
+                        return -ECONNREFUSED;
 
         return TAKE_FD(fd);
 }

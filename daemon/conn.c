@@ -502,6 +502,12 @@ static void conn_handle(struct conn *c, char *buf, const struct fdpass_msg *m) {
                 conn_reply(c, op, id, 0, -1, false);
                 return;
         }
+        /* Ops 4-11 are well formed but not served yet (their handlers come
+         * next): EINVAL, as a broker that predates them answers. */
+        if (req.op > FDBR_OP_CHECK) {
+                conn_reply(c, op, id, EINVAL, -1, false);
+                return;
+        }
 
         /* The buffer has one spare byte past the largest record. */
         buf[FDBR_WIRE_HEADER_SIZE + req.path_len] = 0;

@@ -46,6 +46,23 @@ static void stray(int fd) {
                 safe_close(fd);
 }
 
+int fdpass_cmsg_rights(struct msghdr *mh, void *control, size_t size, const int *fds, size_t n) {
+        size_t space = CMSG_SPACE(sizeof(int) * n);
+
+        if (n == 0 || size < space)
+                return -ENOBUFS;
+        memset(control, 0, space);
+        mh->msg_control = control;
+        mh->msg_controllen = space;
+
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(mh);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * n);
+        return 0;
+}
+
 int fdpass_send(int sock, const void *buf, size_t len, int fd) {
         union control_one control;
         struct iovec iov = { .iov_base = (void *) buf, .iov_len = len };
@@ -54,17 +71,8 @@ int fdpass_send(int sock, const void *buf, size_t len, int fd) {
         if (len == 0)
                 return -EINVAL;
 
-        if (fd >= 0) {
-                memset(&control, 0, sizeof control);
-                mh.msg_control = control.buf;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int));
-
-                struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh);
-                cmsg->cmsg_level = SOL_SOCKET;
-                cmsg->cmsg_type = SCM_RIGHTS;
-                cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-        }
+        if (fd >= 0)
+                (void) fdpass_cmsg_rights(&mh, control.buf, sizeof control.buf, &fd, 1); /* fits */
 
         for (;;) {
                 ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
@@ -192,16 +200,9 @@ int fdpass_send_many(int sock, const struct fdpass_out *out, size_t count) {
                         return -EINVAL;
                 iov[i] = (struct iovec) { .iov_base = (void *) out[i].buf, .iov_len = out[i].len };
                 mm[i] = (struct mmsghdr) { .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
-                if (out[i].fd >= 0) {
-                        memset(&control[i], 0, sizeof control[i]);
-                        mm[i].msg_hdr.msg_control = control[i].buf;
-                        mm[i].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(int));
-                        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mm[i].msg_hdr);
-                        cmsg->cmsg_level = SOL_SOCKET;
-                        cmsg->cmsg_type = SCM_RIGHTS;
-                        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-                        memcpy(CMSG_DATA(cmsg), &out[i].fd, sizeof(int));
-                }
+                if (out[i].fd >= 0)
+                        (void) fdpass_cmsg_rights(&mm[i].msg_hdr, control[i].buf, sizeof control[i].buf,
+                                                  &out[i].fd, 1); /* fits */
         }
 
         do

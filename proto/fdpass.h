@@ -19,6 +19,14 @@ enum {
         FDPASS_BAD_CONTROL = 1u << 1,
 };
 
+struct msghdr;
+
+/* The one place that builds an SCM_RIGHTS message: points mh at control
+ * (size bytes, aligned for a struct cmsghdr, e.g. a union with one) filled
+ * with one message carrying the n descriptors of fds, which stay owned by
+ * the caller.  Returns 0, or -ENOBUFS if control is too small. */
+int fdpass_cmsg_rights(struct msghdr *mh, void *control, size_t size, const int *fds, size_t n);
+
 struct fdpass_msg {
         size_t len;      /* bytes of data received, at most the buffer size */
         unsigned flags;  /* FDPASS_* */

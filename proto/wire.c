@@ -7,20 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Field offsets, from the contract's tables. */
-enum {
-        OFF_MAGIC = 0,
-        OFF_VERSION = 4,
-        OFF_OP = 6,
-        OFF_ID = 8,
-        OFF_FLAGS = 12,
-        OFF_STATUS = 12,
-        OFF_MODE = 16,
-        OFF_NFDS = 16,
-        OFF_PATH_LEN = 20,
-        OFF_RESERVED = 20,
-};
-
 /* memcpy keeps unaligned access defined; compilers turn it into plain loads. */
 static uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, sizeof v); return v; }
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, sizeof v); return v; }
@@ -28,35 +14,35 @@ static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, sizeof v); }
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, sizeof v); }
 
 static void put_header(uint8_t *p, uint16_t op, uint32_t id) {
-        memcpy(p + OFF_MAGIC, FDBR_WIRE_MAGIC, 4);
-        put16(p + OFF_VERSION, FDBR_WIRE_VERSION);
-        put16(p + OFF_OP, op);
-        put32(p + OFF_ID, id);
+        memcpy(p + FDBR_WIRE_OFF_MAGIC, FDBR_WIRE_MAGIC, 4);
+        put16(p + FDBR_WIRE_OFF_VERSION, FDBR_WIRE_VERSION);
+        put16(p + FDBR_WIRE_OFF_OP, op);
+        put32(p + FDBR_WIRE_OFF_ID, id);
 }
 
 int wire_request_encode(void *buf, size_t size, uint16_t op, uint32_t id, uint32_t flags,
                         uint32_t mode, const char *path, size_t path_len) {
         uint8_t *p = buf;
 
-        if (path_len > FDBR_WIRE_PATH_MAX)
+        if (path_len > (op == FDBR_OP_RENAME ? FDBR_WIRE_PATHS_MAX : FDBR_WIRE_PATH_MAX))
                 return -EINVAL;
         if (size < FDBR_WIRE_HEADER_SIZE + path_len)
                 return -ENOBUFS;
 
         put_header(p, op, id);
-        put32(p + OFF_FLAGS, flags);
-        put32(p + OFF_MODE, mode);
-        put32(p + OFF_PATH_LEN, (uint32_t) path_len);
+        put32(p + FDBR_WIRE_OFF_FLAGS, flags);
+        put32(p + FDBR_WIRE_OFF_MODE, mode);
+        put32(p + FDBR_WIRE_OFF_PATH_LEN, (uint32_t) path_len);
         if (path_len > 0)
-                memcpy(p + FDBR_WIRE_HEADER_SIZE, path, path_len);
+                memcpy(p + FDBR_WIRE_OFF_PATH, path, path_len);
         return (int) (FDBR_WIRE_HEADER_SIZE + path_len);
 }
 
 void wire_request_echo(const void *buf, size_t len, uint16_t *ret_op, uint32_t *ret_id) {
         const uint8_t *p = buf;
 
-        *ret_op = len >= OFF_OP + 2 ? get16(p + OFF_OP) : 0;
-        *ret_id = len >= OFF_ID + 4 ? get32(p + OFF_ID) : 0;
+        *ret_op = len >= FDBR_WIRE_OFF_OP + 2 ? get16(p + FDBR_WIRE_OFF_OP) : 0;
+        *ret_id = len >= FDBR_WIRE_OFF_ID + 4 ? get32(p + FDBR_WIRE_OFF_ID) : 0;
 }
 
 int wire_flags_check(uint32_t flags, uint32_t mode) {
@@ -99,73 +85,136 @@ int wire_path_check(const char *path, size_t len) {
         return 0;
 }
 
+int wire_rename_split(const char *paths, size_t len, size_t *ret_src_len) {
+        const char *nul = len > 0 ? memchr(paths, 0, len) : NULL;
+        if (!nul)
+                return -EINVAL;
+
+        size_t src_len = (size_t) (nul - paths);
+        /* wire_path_check() refuses a second NUL in dst. */
+        if (wire_path_check(paths, src_len) < 0 ||
+            wire_path_check(nul + 1, len - src_len - 1) < 0)
+                return -EINVAL;
+        *ret_src_len = src_len;
+        return 0;
+}
+
+int wire_request_check(uint16_t op, uint32_t flags, uint32_t mode, const char *path, size_t path_len) {
+        size_t src_len;
+
+        switch (op) {
+        case FDBR_OP_PING:
+        case FDBR_OP_STATUS:
+        case FDBR_OP_GRANTS:
+                return flags == 0 && mode == 0 && path_len == 0 ? 0 : -EINVAL;
+        case FDBR_OP_OPEN:
+        case FDBR_OP_CHECK:
+                if (wire_flags_check(flags, mode) < 0)
+                        return -EINVAL;
+                return wire_path_check(path, path_len);
+        case FDBR_OP_STAT:
+                if ((flags & ~(uint32_t) FDBR_F_NOFOLLOW) || mode != 0)
+                        return -EINVAL;
+                return wire_path_check(path, path_len);
+        case FDBR_OP_READLINK:
+        case FDBR_OP_UNLINK:
+        case FDBR_OP_RMDIR:
+                if (flags != 0 || mode != 0)
+                        return -EINVAL;
+                return wire_path_check(path, path_len);
+        case FDBR_OP_MKDIR:
+                if (flags != 0 || (mode & ~(uint32_t) 0777))
+                        return -EINVAL;
+                return wire_path_check(path, path_len);
+        case FDBR_OP_RENAME:
+                if ((flags & ~(uint32_t) FDBR_F_EXCL) || mode != 0 || path_len > FDBR_WIRE_PATHS_MAX)
+                        return -EINVAL;
+                return wire_rename_split(path, path_len, &src_len);
+        default:
+                return -EINVAL;
+        }
+}
+
 int wire_request_decode(const void *buf, size_t len, struct wire_request *ret) {
         const uint8_t *p = buf;
         int r;
 
-        if (len < FDBR_WIRE_HEADER_SIZE || memcmp(p + OFF_MAGIC, FDBR_WIRE_MAGIC, 4) != 0)
+        if (len < FDBR_WIRE_HEADER_SIZE || memcmp(p + FDBR_WIRE_OFF_MAGIC, FDBR_WIRE_MAGIC, 4) != 0)
                 return -EPROTO;
-        if (get16(p + OFF_VERSION) != FDBR_WIRE_VERSION)
+        if (get16(p + FDBR_WIRE_OFF_VERSION) != FDBR_WIRE_VERSION)
                 return -EPROTONOSUPPORT;
 
         struct wire_request req = {
-                .op = get16(p + OFF_OP),
-                .id = get32(p + OFF_ID),
-                .flags = get32(p + OFF_FLAGS),
-                .mode = get32(p + OFF_MODE),
-                .path_len = get32(p + OFF_PATH_LEN),
-                .path = (const char *) p + FDBR_WIRE_HEADER_SIZE,
+                .op = get16(p + FDBR_WIRE_OFF_OP),
+                .id = get32(p + FDBR_WIRE_OFF_ID),
+                .flags = get32(p + FDBR_WIRE_OFF_FLAGS),
+                .mode = get32(p + FDBR_WIRE_OFF_MODE),
+                .path_len = get32(p + FDBR_WIRE_OFF_PATH_LEN),
+                .path = (const char *) p + FDBR_WIRE_OFF_PATH,
         };
 
         if (req.path_len != len - FDBR_WIRE_HEADER_SIZE)
                 return -EINVAL;
 
-        switch (req.op) {
-        case FDBR_OP_PING:
-                if (req.flags != 0 || req.mode != 0 || req.path_len != 0)
-                        return -EINVAL;
-                break;
-        case FDBR_OP_OPEN:
-        case FDBR_OP_CHECK:
-                r = wire_flags_check(req.flags, req.mode);
-                if (r < 0)
-                        return r;
-                r = wire_path_check(req.path, req.path_len);
-                if (r < 0)
-                        return r;
-                break;
-        default:
-                return -EINVAL;
-        }
+        r = wire_request_check(req.op, req.flags, req.mode, req.path, req.path_len);
+        if (r < 0)
+                return r;
 
         *ret = req;
         return 0;
 }
 
-void wire_reply_encode(void *buf, const struct wire_reply *r) {
+size_t wire_reply_data_max(uint16_t op) {
+        switch (op) {
+        case FDBR_OP_STAT:
+                return FDBR_WIRE_STATX_SIZE;
+        case FDBR_OP_READLINK:
+                return FDBR_WIRE_PATH_MAX;
+        case FDBR_OP_STATUS:
+        case FDBR_OP_GRANTS:
+                return FDBR_WIRE_TEXT_MAX;
+        default:
+                return 0;
+        }
+}
+
+size_t wire_reply_encode(void *buf, const struct wire_reply *r) {
         uint8_t *p = buf;
 
         put_header(p, r->op, r->id);
-        put32(p + OFF_STATUS, r->status);
-        put32(p + OFF_NFDS, r->nfds);
-        put32(p + OFF_RESERVED, 0);
+        put32(p + FDBR_WIRE_OFF_STATUS, r->status);
+        put32(p + FDBR_WIRE_OFF_NFDS, r->nfds);
+        put32(p + FDBR_WIRE_OFF_DATA_LEN, r->data_len);
+        if (r->data_len > 0)
+                memcpy(p + FDBR_WIRE_OFF_DATA, r->data, r->data_len);
+        return FDBR_WIRE_HEADER_SIZE + (size_t) r->data_len;
 }
 
 int wire_reply_decode(const void *buf, size_t len, struct wire_reply *ret) {
         const uint8_t *p = buf;
 
-        if (len != FDBR_WIRE_REPLY_SIZE || memcmp(p + OFF_MAGIC, FDBR_WIRE_MAGIC, 4) != 0 ||
-            get16(p + OFF_VERSION) != FDBR_WIRE_VERSION || get32(p + OFF_RESERVED) != 0)
+        if (len < FDBR_WIRE_HEADER_SIZE || memcmp(p + FDBR_WIRE_OFF_MAGIC, FDBR_WIRE_MAGIC, 4) != 0 ||
+            get16(p + FDBR_WIRE_OFF_VERSION) != FDBR_WIRE_VERSION)
                 return -EBADMSG;
 
         struct wire_reply r = {
-                .op = get16(p + OFF_OP),
-                .id = get32(p + OFF_ID),
-                .status = get32(p + OFF_STATUS),
-                .nfds = get32(p + OFF_NFDS),
+                .op = get16(p + FDBR_WIRE_OFF_OP),
+                .id = get32(p + FDBR_WIRE_OFF_ID),
+                .status = get32(p + FDBR_WIRE_OFF_STATUS),
+                .nfds = get32(p + FDBR_WIRE_OFF_NFDS),
+                .data_len = get32(p + FDBR_WIRE_OFF_DATA_LEN),
+                .data = p + FDBR_WIRE_OFF_DATA,
         };
+        if (r.data_len != len - FDBR_WIRE_HEADER_SIZE)
+                return -EBADMSG;
         /* A descriptor only ever comes with success. */
         if (r.nfds > 1 || (r.nfds == 1 && r.status != 0))
+                return -EBADMSG;
+        /* So does data, and never more than the op has to say. */
+        if (r.data_len > 0 && (r.status != 0 || r.data_len > wire_reply_data_max(r.op)))
+                return -EBADMSG;
+        /* A statx is all there or not at all. */
+        if (r.op == FDBR_OP_STAT && r.status == 0 && r.data_len != FDBR_WIRE_STATX_SIZE)
                 return -EBADMSG;
 
         *ret = r;
@@ -180,6 +229,22 @@ const char *wire_op_name(uint16_t op) {
                 return "OPEN";
         case FDBR_OP_CHECK:
                 return "CHECK";
+        case FDBR_OP_STAT:
+                return "STAT";
+        case FDBR_OP_READLINK:
+                return "READLINK";
+        case FDBR_OP_MKDIR:
+                return "MKDIR";
+        case FDBR_OP_UNLINK:
+                return "UNLINK";
+        case FDBR_OP_RMDIR:
+                return "RMDIR";
+        case FDBR_OP_RENAME:
+                return "RENAME";
+        case FDBR_OP_STATUS:
+                return "STATUS";
+        case FDBR_OP_GRANTS:
+                return "GRANTS";
         default:
                 return "?";
         }

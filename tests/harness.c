@@ -242,6 +242,9 @@ int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms) {
                         close(m.fd);
                 return -EBADMSG;
         }
+        /* The data stays in this frame's buffer: never hand out a pointer
+         * to it. */
+        r->data = NULL;
         if (ret_fd)
                 *ret_fd = m.fd;
         else if (m.fd >= 0)
@@ -408,16 +411,8 @@ int tu_send_fds(int sock, const void *buf, size_t len, const int *fds, size_t nf
 
         if (nfds > 253)
                 return -EINVAL;
-        if (nfds > 0) {
-                memset(&control, 0, sizeof control);
-                mh.msg_control = control.buf;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-                memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-        }
+        if (nfds > 0 && fdpass_cmsg_rights(&mh, control.buf, sizeof control.buf, fds, nfds) < 0)
+                return -EINVAL;
         ssize_t k = sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
         if (k < 0)
                 return -errno;

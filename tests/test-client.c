@@ -2,6 +2,7 @@
 /* libfdbroker and the fdbroker command against a fake broker: a forked
  * child that speaks the protocol as each test scripts it, in order or out
  * of order, with descriptors, with malformed replies, or not at all. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -59,9 +60,16 @@ static bool fake_check_order;
                 }                                                                          \
         } while (0)
 
+/* Where script_serve() logs every request it receives, as it arrived: a
+ * 4-byte length, then the record. */
+static char *fake_log;
+static bool fake_logging; /* fake_start() sets fake_log */
+/* script_serve() answers like a broker that predates ops 4-11. */
+static bool fake_old;
+
 struct fake_req {
         struct wire_request r;
-        char path[FDBR_WIRE_PATH_MAX + 1];
+        char path[FDBR_WIRE_PATHS_MAX + 1];
 };
 
 static int fake_accept(int listen_fd) {
@@ -103,6 +111,69 @@ static void fake_reply(int fd, const struct wire_request *r, uint32_t status, in
         FAKE_ASSERT(fdpass_send(fd, buf, sizeof buf, pass_fd) == 0);
 }
 
+static void fake_reply_data(int fd, const struct wire_request *r, const void *data, size_t len) {
+        static uint8_t buf[FDBR_WIRE_REPLY_MAX];
+        struct wire_reply rep = { .op = r->op, .id = r->id, .data_len = (uint32_t) len, .data = data };
+
+        size_t n = wire_reply_encode(buf, &rep);
+        FAKE_ASSERT(fdpass_send(fd, buf, n, -1) == 0);
+}
+
+static void fake_status_of(int fd, const struct wire_request *r, int k) {
+        fake_reply(fd, r, k < 0 ? (uint32_t) errno : 0, -1);
+}
+
+/* The ops after OPEN and CHECK, done for real on the fake's own files. */
+static void fake_answer_op(int fd, const struct fake_req *q) {
+        const struct wire_request *r = &q->r;
+        char target[FDBR_WIRE_PATH_MAX + 1];
+        struct statx stx;
+        ssize_t n;
+
+        if (fake_old) {
+                fake_reply(fd, r, EINVAL, -1);
+                return;
+        }
+        switch (r->op) {
+        case FDBR_OP_STAT:
+                memset(&stx, 0, sizeof stx);
+                if (statx(AT_FDCWD, q->path, r->flags & FDBR_F_NOFOLLOW ? AT_SYMLINK_NOFOLLOW : 0,
+                          STATX_BASIC_STATS | STATX_BTIME, &stx) < 0)
+                        fake_reply(fd, r, (uint32_t) errno, -1);
+                else
+                        fake_reply_data(fd, r, &stx, sizeof stx);
+                break;
+        case FDBR_OP_READLINK:
+                n = readlink(q->path, target, sizeof target);
+                if (n < 0)
+                        fake_reply(fd, r, (uint32_t) errno, -1);
+                else
+                        fake_reply_data(fd, r, target, (size_t) n);
+                break;
+        case FDBR_OP_MKDIR:
+                fake_status_of(fd, r, mkdir(q->path, r->mode));
+                break;
+        case FDBR_OP_UNLINK:
+                fake_status_of(fd, r, unlink(q->path));
+                break;
+        case FDBR_OP_RMDIR:
+                fake_status_of(fd, r, rmdir(q->path));
+                break;
+        case FDBR_OP_RENAME:
+                fake_status_of(fd, r, renameat2(AT_FDCWD, q->path, AT_FDCWD, q->path + strlen(q->path) + 1,
+                                                r->flags & FDBR_F_EXCL ? RENAME_NOREPLACE : 0));
+                break;
+        case FDBR_OP_STATUS:
+                fake_reply_data(fd, r, "clients=1\nrequests=7", 20);
+                break;
+        case FDBR_OP_GRANTS:
+                fake_reply_data(fd, r, "/srv/** read\n", 13);
+                break;
+        default:
+                FAKE_ASSERT(!"an op the library should not send");
+        }
+}
+
 /* Answers like a broker that allows everything, except that a path whose
  * last component is "status-N" gets status N. */
 static void fake_answer(int fd, const struct fake_req *q) {
@@ -115,6 +186,10 @@ static void fake_answer(int fd, const struct fake_req *q) {
         }
         if (base && sscanf(base, "/status-%u", &status) == 1) {
                 fake_reply(fd, &q->r, status, -1);
+                return;
+        }
+        if (q->r.op != FDBR_OP_OPEN && q->r.op != FDBR_OP_CHECK) {
+                fake_answer_op(fd, q);
                 return;
         }
 
@@ -158,6 +233,12 @@ static void script_serve(int listen_fd) {
                         if (r == -ECONNRESET || (r == 0 && m.len == 0))
                                 break;
                         FAKE_ASSERT(r == 0 && m.flags == 0);
+                        if (fake_log) {
+                                FILE *l = fopen(fake_log, "ae");
+                                uint32_t len = (uint32_t) m.len;
+                                FAKE_ASSERT(l && fwrite(&len, 4, 1, l) == 1 && fwrite(buf, m.len, 1, l) == 1);
+                                FAKE_ASSERT(fclose(l) == 0);
+                        }
                         FAKE_ASSERT(wire_request_decode(buf, m.len, &q.r) == 0);
                         memcpy(q.path, q.r.path, q.r.path_len);
                         q.path[q.r.path_len] = 0;
@@ -248,9 +329,15 @@ static void fake_start(struct fake *f, fake_script_t script) {
         ck_assert_int_eq(bind(l, (struct sockaddr *) &sa, sizeof sa), 0);
         ck_assert_int_eq(listen(l, 64), 0);
 
+        if (fake_logging)
+                fake_log = tu_strdupf("%s/wire.log", f->dir);
         fflush(NULL);
         f->pid = fork();
         ck_assert_int_ge(f->pid, 0);
+        if (f->pid > 0) {
+                free(fake_log);
+                fake_log = NULL;
+        }
         if (f->pid == 0) {
                 /* The framework's handler would pass SIGTERM on to the
                  * whole process group, the test included. */
@@ -741,19 +828,10 @@ static void send_two_fds(int fd, const void *buf, size_t len, int a, int b) {
                 char buf[CMSG_SPACE(2 * sizeof(int))];
         } control = {};
         struct iovec iov = { .iov_base = (void *) buf, .iov_len = len };
-        struct msghdr mh = {
-                .msg_iov = &iov,
-                .msg_iovlen = 1,
-                .msg_control = control.buf,
-                .msg_controllen = sizeof control.buf,
-        };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
         int fds[2] = { a, b };
 
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof fds);
-        memcpy(CMSG_DATA(c), fds, sizeof fds);
+        FAKE_ASSERT(fdpass_cmsg_rights(&mh, control.buf, sizeof control.buf, fds, 2) == 0);
         FAKE_ASSERT(sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t) len);
 }
 
@@ -861,13 +939,8 @@ static void script_malformed(int listen_fd) {
                         char buf[CMSG_SPACE(sizeof(int))];
                 } control = {};
                 struct iovec iov = { .iov_base = buf, .iov_len = 0 };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                                     .msg_controllen = sizeof control.buf };
-                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &file, sizeof(int));
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+                FAKE_ASSERT(fdpass_cmsg_rights(&mh, control.buf, sizeof control.buf, &file, 1) == 0);
                 FAKE_ASSERT(sendmsg(fd, &mh, MSG_NOSIGNAL) == 0);
         } else
                 FAKE_ASSERT(fdpass_send(fd, buf, len, pass) == 0);
@@ -1283,8 +1356,17 @@ START_TEST(test_connect_errors) {
         fdbr_conn *conn = (fdbr_conn *) 0x1;
         int n0 = tu_count_fds(getpid());
 
-        ck_assert_int_eq(fdbr_conn_new(base, missing, &conn), -ENOENT);
+        /* No socket there: unreachable, never the ENOENT a caller would take
+         * for the file it asked about. */
+        ck_assert_int_eq(fdbr_conn_new(base, missing, &conn), -ECONNREFUSED);
         ck_assert_ptr_eq(conn, (fdbr_conn *) 0x1);
+        /* A path through a regular file (ENOTDIR), and a regular file
+         * (ECONNREFUSED from the kernel already). */
+        _cleanup_free_ char *notdir = tu_strdupf("%s/file/sock", dir);
+        _cleanup_free_ char *file = tu_strdupf("%s/file", dir);
+        tu_write_file(file, "", 0644, 0, 0);
+        ck_assert_int_eq(fdbr_conn_new(base, notdir, &conn), -ECONNREFUSED);
+        ck_assert_int_eq(fdbr_conn_new(base, file, &conn), -ECONNREFUSED);
 
         /* A socket file nobody listens on any more. */
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1306,11 +1388,21 @@ START_TEST(test_connect_errors) {
 
         /* NULL means the environment. */
         ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, missing, 1), 0);
-        ck_assert_int_eq(fdbr_conn_new(base, NULL, &conn), -ENOENT);
+        ck_assert_int_eq(fdbr_conn_new(base, NULL, &conn), -ECONNREFUSED);
 
         errno = 0;
         ck_assert_int_eq(fdbr_open("/etc/passwd", O_RDONLY, 0), -1);
-        ck_assert_int_eq(errno, ENOENT);
+        ck_assert_int_eq(errno, ECONNREFUSED);
+        struct stat st;
+        errno = 0;
+        ck_assert_int_eq(fdbr_stat("/etc/passwd", &st), -1);
+        ck_assert_int_eq(errno, ECONNREFUSED);
+        errno = 0;
+        ck_assert_int_eq(fdbr_unlink("/etc/passwd"), -1);
+        ck_assert_int_eq(errno, ECONNREFUSED);
+        errno = 0;
+        ck_assert_ptr_null(fdbr_status());
+        ck_assert_int_eq(errno, ECONNREFUSED);
         ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, stale, 1), 0);
         errno = 0;
         ck_assert_int_eq(fdbr_check("/etc/passwd", O_RDONLY), -1);
@@ -1384,11 +1476,38 @@ END_TEST
 
 /* ---- the symbol table ---------------------------------------------------- */
 
-static const char *const exported[] = {
-        "fdbr_socket_path",   "fdbr_open",        "fdbr_check",
-        "fdbr_conn_new",      "fdbr_conn_free",   "fdbr_conn_set_timeout",
-        "fdbr_conn_pending",  "fdbr_conn_open",   "fdbr_conn_check",
-        "fdbr_conn_ping",
+static const struct {
+        const char *name;
+        const char *version;
+} exported[] = {
+        { "fdbr_socket_path", "LIBFDBROKER_0" },
+        { "fdbr_open", "LIBFDBROKER_0" },
+        { "fdbr_check", "LIBFDBROKER_0" },
+        { "fdbr_conn_new", "LIBFDBROKER_0" },
+        { "fdbr_conn_free", "LIBFDBROKER_0" },
+        { "fdbr_conn_set_timeout", "LIBFDBROKER_0" },
+        { "fdbr_conn_pending", "LIBFDBROKER_0" },
+        { "fdbr_conn_open", "LIBFDBROKER_0" },
+        { "fdbr_conn_check", "LIBFDBROKER_0" },
+        { "fdbr_conn_ping", "LIBFDBROKER_0" },
+        { "fdbr_stat", "FDBROKER_0.2" },
+        { "fdbr_lstat", "FDBROKER_0.2" },
+        { "fdbr_statx", "FDBROKER_0.2" },
+        { "fdbr_readlink", "FDBROKER_0.2" },
+        { "fdbr_mkdir", "FDBROKER_0.2" },
+        { "fdbr_unlink", "FDBROKER_0.2" },
+        { "fdbr_rmdir", "FDBROKER_0.2" },
+        { "fdbr_rename", "FDBROKER_0.2" },
+        { "fdbr_status", "FDBROKER_0.2" },
+        { "fdbr_grants", "FDBROKER_0.2" },
+        { "fdbr_conn_stat", "FDBROKER_0.2" },
+        { "fdbr_conn_readlink", "FDBROKER_0.2" },
+        { "fdbr_conn_mkdir", "FDBROKER_0.2" },
+        { "fdbr_conn_unlink", "FDBROKER_0.2" },
+        { "fdbr_conn_rmdir", "FDBROKER_0.2" },
+        { "fdbr_conn_rename", "FDBROKER_0.2" },
+        { "fdbr_conn_status", "FDBROKER_0.2" },
+        { "fdbr_conn_grants", "FDBROKER_0.2" },
 };
 
 START_TEST(test_exports) {
@@ -1403,21 +1522,23 @@ START_TEST(test_exports) {
                 char addr[64], type[8], name[256];
                 ck_assert_msg(sscanf(line, "%63s %7s %255s", addr, type, name) == 3, "unexpected: %s", line);
                 if (strcmp(type, "A") == 0) {
-                        /* The version node itself. */
-                        ck_assert_str_eq(name, "LIBFDBROKER_0");
+                        /* The version nodes themselves. */
+                        ck_assert_msg(strcmp(name, "LIBFDBROKER_0") == 0 || strcmp(name, "FDBROKER_0.2") == 0,
+                                      "version node %s", name);
                         continue;
                 }
                 char *at = strstr(name, "@@");
                 ck_assert_msg(at, "unversioned symbol: %s", name);
-                ck_assert_str_eq(at, "@@LIBFDBROKER_0");
                 *at = 0;
+                const char *version = at + 2;
                 ck_assert_msg(strncmp(name, "fdbr_", 5) == 0, "foreign symbol exported: %s", name);
                 ck_assert_str_eq(type, "T");
                 size_t i;
                 for (i = 0; i < ELEMENTSOF(exported); i++)
-                        if (strcmp(name, exported[i]) == 0)
+                        if (strcmp(name, exported[i].name) == 0)
                                 break;
                 ck_assert_msg(i < ELEMENTSOF(exported), "not in fdbroker.h: %s", name);
+                ck_assert_msg(strcmp(version, exported[i].version) == 0, "%s@@%s", name, version);
                 ck_assert(!seen[i]);
                 seen[i] = true;
                 n++;
@@ -1429,7 +1550,7 @@ START_TEST(test_exports) {
         void *h = dlopen(FDBR_TEST_LIBRARY, RTLD_NOW | RTLD_LOCAL);
         ck_assert_msg(h, "%s", dlerror());
         for (size_t i = 0; i < ELEMENTSOF(exported); i++)
-                ck_assert_msg(dlvsym(h, exported[i], "LIBFDBROKER_0"), "%s", exported[i]);
+                ck_assert_msg(dlvsym(h, exported[i].name, exported[i].version), "%s", exported[i].name);
         static const char *const internal[] = {
                 "conn_prepare", "flags_from_open", "pending_put", "sendq_push",
                 "socket_connect", "wire_reply_decode", "fdpass_recv",
@@ -1632,7 +1753,7 @@ END_TEST
 START_TEST(test_cli_unreachable) {
         _cleanup_free_ char *dir = tu_mkdtemp();
         _cleanup_free_ char *missing = tu_strdupf("%s/missing.sock", dir);
-        _cleanup_free_ char *expected = tu_strdupf("fdbroker: cannot reach broker at %s: %s\n", missing, strerror(ENOENT));
+        _cleanup_free_ char *expected = tu_strdupf("fdbroker: cannot reach broker at %s: %s\n", missing, strerror(ECONNREFUSED));
         struct run r;
 
         r = RUN(dir, NULL, "--socket", missing, "ping");
@@ -1812,6 +1933,771 @@ START_TEST(test_cli_exec) {
 }
 END_TEST
 
+/* ---- the ops after OPEN and CHECK ---------------------------------------- */
+
+/* Starts script_serve() logging what it receives into DIR/wire.log. */
+static void fake_start_logged(struct fake *f) {
+        fake_logging = true;
+        fake_start(f, script_serve);
+        fake_logging = false;
+}
+
+/* The log, read after the requests were answered: every logged record is
+ * written before its reply is sent. */
+struct wire_log {
+        uint8_t *data;
+        size_t len, pos;
+};
+
+static void wire_log_read(const struct fake *f, struct wire_log *l) {
+        _cleanup_free_ char *path = tu_strdupf("%s/wire.log", f->dir);
+        FILE *fp = fopen(path, "re");
+        ck_assert_ptr_nonnull(fp);
+        FILE *m = open_memstream((char **) &l->data, &l->len);
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
+                fwrite(buf, 1, n, m);
+        fclose(fp);
+        fclose(m);
+        l->pos = 0;
+}
+
+/* The next logged record must be exactly this, byte by byte at the
+ * contract's offsets (written out here, not taken from wire.h). */
+static void wire_log_expect(struct wire_log *l, uint16_t op, uint32_t flags, uint32_t mode, const char *path,
+                            size_t path_len) {
+        uint32_t len, v32;
+        uint16_t v16;
+
+        ck_assert_uint_ge(l->len - l->pos, 4);
+        memcpy(&len, l->data + l->pos, 4);
+        l->pos += 4;
+        ck_assert_uint_ge(l->len - l->pos, len);
+        const uint8_t *rec = l->data + l->pos;
+        l->pos += len;
+
+        ck_assert_uint_eq(len, 24 + path_len);
+        ck_assert_mem_eq(rec, "FDB1", 4);
+        memcpy(&v16, rec + 4, 2);
+        ck_assert_uint_eq(v16, 1);
+        memcpy(&v16, rec + 6, 2);
+        ck_assert_msg(v16 == op, "op %u, expected %u", v16, op);
+        memcpy(&v32, rec + 8, 4);
+        ck_assert_uint_ne(v32, 0);
+        memcpy(&v32, rec + 12, 4);
+        ck_assert_uint_eq(v32, flags);
+        memcpy(&v32, rec + 16, 4);
+        ck_assert_uint_eq(v32, mode);
+        memcpy(&v32, rec + 20, 4);
+        ck_assert_uint_eq(v32, path_len);
+        if (path_len > 0)
+                ck_assert_mem_eq(rec + 24, path, path_len);
+}
+
+static void wire_log_expect_path(struct wire_log *l, uint16_t op, uint32_t flags, uint32_t mode, const char *path) {
+        wire_log_expect(l, op, flags, mode, path, path ? strlen(path) : 0);
+}
+
+struct got {
+        int calls;
+        int result;
+        struct statx stx;
+        char data[FDBR_WIRE_TEXT_MAX + 1];
+        size_t len;
+        bool data_null;
+};
+
+static void got_plain(fdbr_conn *conn, int result, void *userdata) {
+        struct got *g = userdata;
+
+        g->calls++;
+        g->result = result;
+        total_calls++;
+}
+
+static void got_stat(fdbr_conn *conn, int result, const struct statx *stx, void *userdata) {
+        struct got *g = userdata;
+
+        ck_assert((result == 0) == (stx != NULL));
+        if (stx)
+                g->stx = *stx;
+        got_plain(conn, result, userdata);
+}
+
+static void got_data(fdbr_conn *conn, int result, const char *data, size_t len, void *userdata) {
+        struct got *g = userdata;
+
+        g->data_null = !data;
+        if (data) {
+                ck_assert_uint_le(len, FDBR_WIRE_TEXT_MAX);
+                /* NUL-terminated, and no NUL inside. */
+                ck_assert_int_eq(data[len], 0);
+                ck_assert_uint_eq(strlen(data), len);
+                memcpy(g->data, data, len + 1);
+        } else
+                ck_assert_uint_eq(len, 0);
+        g->len = len;
+        got_plain(conn, result, userdata);
+}
+
+/* Every new op through the asynchronous API, pipelined on one connection,
+ * against a fake broker that performs them: the results, the data, and
+ * the bytes of each request. */
+START_TEST(test_ops_async) {
+        struct fake f;
+        fake_start_logged(&f);
+        _cleanup_free_ char *a = fake_file(&f, "a.txt", "0123456789");
+        _cleanup_free_ char *link = tu_strdupf("%s/link", f.dir);
+        _cleanup_free_ char *d = tu_strdupf("%s/d", f.dir);
+        _cleanup_free_ char *gone = tu_strdupf("%s/gone", f.dir);
+        _cleanup_free_ char *b = tu_strdupf("%s/b.txt", f.dir);
+        _cleanup_free_ char *old_d = tu_strdupf("%s/old-d", f.dir);
+        _cleanup_free_ char *denied = tu_strdupf("%s/status-%d", f.dir, EACCES);
+        ck_assert_int_eq(symlink(a, link), 0);
+        ck_assert_int_eq(mkdir(old_d, 0700), 0);
+        tu_write_file(gone, "x", 0600, 0, 0);
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct got g[12] = {};
+        struct stat st_a, st_link;
+
+        ck_assert_int_eq(stat(a, &st_a), 0);
+        ck_assert_int_eq(lstat(link, &st_link), 0);
+        total_calls = 0;
+
+        ck_assert_int_eq(fdbr_conn_stat(conn, link, 0, got_stat, &g[0]), 0);
+        ck_assert_int_eq(fdbr_conn_stat(conn, link, AT_SYMLINK_NOFOLLOW, got_stat, &g[1]), 0);
+        ck_assert_int_eq(fdbr_conn_readlink(conn, link, got_data, &g[2]), 0);
+        ck_assert_int_eq(fdbr_conn_mkdir(conn, d, 0750 | S_ISVTX, got_plain, &g[3]), 0);
+        ck_assert_int_eq(fdbr_conn_unlink(conn, gone, got_plain, &g[4]), 0);
+        ck_assert_int_eq(fdbr_conn_rmdir(conn, old_d, got_plain, &g[5]), 0);
+        ck_assert_int_eq(fdbr_conn_rename(conn, a, b, 0, got_plain, &g[6]), 0);
+        ck_assert_int_eq(fdbr_conn_rename(conn, b, link, FDBR_RENAME_NOREPLACE, got_plain, &g[7]), 0);
+        ck_assert_int_eq(fdbr_conn_status(conn, got_data, &g[8]), 0);
+        ck_assert_int_eq(fdbr_conn_grants(conn, got_data, &g[9]), 0);
+        ck_assert_int_eq(fdbr_conn_stat(conn, denied, 0, got_stat, &g[10]), 0);
+        ck_assert_int_eq(fdbr_conn_readlink(conn, denied, got_data, &g[11]), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 12);
+        run_until(base, 12);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+
+        for (size_t i = 0; i < ELEMENTSOF(g); i++)
+                ck_assert_msg(g[i].calls == 1, "request %zu: %d calls", i, g[i].calls);
+
+        /* STAT follows the link unless told not to; the kernel's statx. */
+        ck_assert_int_eq(g[0].result, 0);
+        ck_assert_uint_eq(g[0].stx.stx_ino, st_a.st_ino);
+        ck_assert_uint_eq(g[0].stx.stx_size, 10);
+        ck_assert(S_ISREG(g[0].stx.stx_mode));
+        ck_assert_uint_eq(g[0].stx.stx_mode & 07777, st_a.st_mode & 07777);
+        ck_assert_int_eq(g[0].stx.stx_mtime.tv_sec, st_a.st_mtim.tv_sec);
+        ck_assert_uint_ne(g[0].stx.stx_mask & STATX_BASIC_STATS, 0);
+        ck_assert_int_eq(g[1].result, 0);
+        ck_assert(S_ISLNK(g[1].stx.stx_mode));
+        ck_assert_uint_eq(g[1].stx.stx_ino, st_link.st_ino);
+        ck_assert_int_eq(g[2].result, 0);
+        ck_assert_str_eq(g[2].data, a);
+        ck_assert_uint_eq(g[2].len, strlen(a));
+
+        /* MKDIR sends only the permission bits. */
+        ck_assert_int_eq(g[3].result, 0);
+        struct stat st;
+        ck_assert_int_eq(stat(d, &st), 0);
+        ck_assert(S_ISDIR(st.st_mode));
+        ck_assert_int_eq(g[4].result, 0);
+        ck_assert_int_eq(access(gone, F_OK), -1);
+        ck_assert_int_eq(g[5].result, 0);
+        ck_assert_int_eq(access(old_d, F_OK), -1);
+        ck_assert_int_eq(g[6].result, 0);
+        ck_assert_int_eq(access(a, F_OK), -1);
+        ck_assert_int_eq(access(b, F_OK), 0);
+        ck_assert_int_eq(g[7].result, -EEXIST);
+        ck_assert_int_eq(g[8].result, 0);
+        ck_assert_str_eq(g[8].data, "clients=1\nrequests=7");
+        ck_assert_int_eq(g[9].result, 0);
+        ck_assert_str_eq(g[9].data, "/srv/** read\n");
+        ck_assert_int_eq(g[10].result, -EACCES);
+        ck_assert_int_eq(g[11].result, -EACCES);
+        ck_assert(g[11].data_null);
+
+        fdbr_conn_free(conn);
+        event_base_free(base);
+
+        struct wire_log l;
+        wire_log_read(&f, &l);
+        char paths[2 * FDBR_WIRE_PATH_MAX + 2];
+        wire_log_expect_path(&l, 4, 0, 0, link);
+        wire_log_expect_path(&l, 4, 0x80, 0, link);
+        wire_log_expect_path(&l, 5, 0, 0, link);
+        wire_log_expect_path(&l, 6, 0, 0750, d);
+        wire_log_expect_path(&l, 7, 0, 0, gone);
+        wire_log_expect_path(&l, 8, 0, 0, old_d);
+        int k = snprintf(paths, sizeof paths, "%s%c%s", a, 0, b);
+        wire_log_expect(&l, 9, 0, 0, paths, (size_t) k);
+        k = snprintf(paths, sizeof paths, "%s%c%s", b, 0, link);
+        wire_log_expect(&l, 9, 0x08, 0, paths, (size_t) k);
+        wire_log_expect_path(&l, 10, 0, 0, NULL);
+        wire_log_expect_path(&l, 11, 0, 0, NULL);
+        wire_log_expect_path(&l, 4, 0, 0, denied);
+        wire_log_expect_path(&l, 5, 0, 0, denied);
+        ck_assert_uint_eq(l.pos, l.len);
+        free(l.data);
+        fake_kill(&f);
+}
+END_TEST
+
+/* The blocking forms behave like their libc namesakes. */
+START_TEST(test_ops_blocking) {
+        struct fake f;
+        fake_start_logged(&f);
+        _cleanup_free_ char *a = fake_file(&f, "a.txt", "abc");
+        _cleanup_free_ char *link = tu_strdupf("%s/link", f.dir);
+        _cleanup_free_ char *d = tu_strdupf("%s/d", f.dir);
+        _cleanup_free_ char *b = tu_strdupf("%s/b.txt", f.dir);
+        _cleanup_free_ char *missing = tu_strdupf("%s/missing", f.dir);
+        ck_assert_int_eq(symlink(a, link), 0);
+        int n0 = tu_count_fds(getpid());
+        struct stat st, mine;
+        struct statx stx;
+        char buf[8];
+
+        ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, f.sock, 1), 0);
+
+        ck_assert_int_eq(fdbr_stat(link, &st), 0);
+        ck_assert_int_eq(stat(a, &mine), 0);
+        ck_assert_uint_eq(st.st_ino, mine.st_ino);
+        ck_assert_uint_eq(st.st_dev, mine.st_dev);
+        ck_assert_uint_eq(st.st_mode, mine.st_mode);
+        ck_assert_uint_eq(st.st_nlink, mine.st_nlink);
+        ck_assert_int_eq(st.st_size, 3);
+        ck_assert_int_eq(st.st_mtim.tv_sec, mine.st_mtim.tv_sec);
+        ck_assert_int_eq(st.st_mtim.tv_nsec, mine.st_mtim.tv_nsec);
+        ck_assert_int_eq(fdbr_lstat(link, &st), 0);
+        ck_assert(S_ISLNK(st.st_mode));
+        ck_assert_int_eq(fdbr_statx(link, AT_SYMLINK_NOFOLLOW, &stx), 0);
+        ck_assert(S_ISLNK(stx.stx_mode));
+        errno = 0;
+        ck_assert_int_eq(fdbr_stat(missing, &st), -1);
+        ck_assert_int_eq(errno, ENOENT);
+
+        /* readlink(2): truncated silently, no NUL added. */
+        memset(buf, '#', sizeof buf);
+        ck_assert_int_eq(fdbr_readlink(link, buf, 4), 4);
+        ck_assert_mem_eq(buf, a, 4);
+        ck_assert_int_eq(buf[4], '#');
+        char full[FDBR_WIRE_PATH_MAX + 1];
+        ck_assert_int_eq(fdbr_readlink(link, full, sizeof full), (ssize_t) strlen(a));
+        ck_assert_mem_eq(full, a, strlen(a));
+        /* Not a link: EINVAL from a broker that knows READLINK. */
+        errno = 0;
+        ck_assert_int_eq(fdbr_readlink(a, full, sizeof full), -1);
+        ck_assert_int_eq(errno, EINVAL);
+
+        ck_assert_int_eq(fdbr_mkdir(d, 0700), 0);
+        errno = 0;
+        ck_assert_int_eq(fdbr_mkdir(d, 0700), -1);
+        ck_assert_int_eq(errno, EEXIST);
+        ck_assert_int_eq(fdbr_rename(a, b, FDBR_RENAME_NOREPLACE), 0);
+        ck_assert_int_eq(access(b, F_OK), 0);
+        errno = 0;
+        ck_assert_int_eq(fdbr_rename(b, link, FDBR_RENAME_NOREPLACE), -1);
+        ck_assert_int_eq(errno, EEXIST);
+        ck_assert_int_eq(fdbr_rename(b, a, 0), 0);
+        ck_assert_int_eq(fdbr_unlink(link), 0);
+        ck_assert_int_eq(access(a, F_OK), 0);
+        ck_assert_int_eq(fdbr_rmdir(d), 0);
+        errno = 0;
+        ck_assert_int_eq(fdbr_rmdir(d), -1);
+        ck_assert_int_eq(errno, ENOENT);
+
+        char *text = fdbr_status();
+        ck_assert_str_eq(text, "clients=1\nrequests=7");
+        free(text);
+        text = fdbr_grants();
+        ck_assert_str_eq(text, "/srv/** read\n");
+        free(text);
+
+        /* Bad arguments are EINVAL (ENAMETOOLONG) before anything is sent:
+         * the log has nothing for them. */
+        char toolong[FDBR_WIRE_PATH_MAX + 2];
+        memset(toolong, 'a', sizeof toolong - 1);
+        toolong[0] = '/';
+        toolong[sizeof toolong - 1] = 0;
+        static const char *const bad_paths[] = { "relative", "/a/../b", "/a/", "//a", "", NULL };
+        for (size_t i = 0; i < ELEMENTSOF(bad_paths); i++) {
+                const char *p = bad_paths[i];
+                errno = 0;
+                ck_assert_int_eq(fdbr_stat(p, &st), -1);
+                ck_assert_int_eq(errno, EINVAL);
+                errno = 0;
+                ck_assert_int_eq(fdbr_unlink(p), -1);
+                ck_assert_int_eq(errno, EINVAL);
+                errno = 0;
+                ck_assert_int_eq(fdbr_rename(a, p, 0), -1);
+                ck_assert_int_eq(errno, EINVAL);
+                errno = 0;
+                ck_assert_int_eq(fdbr_rename(p, a, 0), -1);
+                ck_assert_int_eq(errno, EINVAL);
+        }
+        errno = 0;
+        ck_assert_int_eq(fdbr_mkdir(toolong, 0700), -1);
+        ck_assert_int_eq(errno, ENAMETOOLONG);
+        errno = 0;
+        ck_assert_int_eq(fdbr_rename(a, toolong, 0), -1);
+        ck_assert_int_eq(errno, ENAMETOOLONG);
+        errno = 0;
+        ck_assert_int_eq(fdbr_statx(a, AT_EMPTY_PATH, &stx), -1);
+        ck_assert_int_eq(errno, EINVAL);
+        errno = 0;
+        ck_assert_int_eq(fdbr_rename(a, b, 2), -1);
+        ck_assert_int_eq(errno, EINVAL);
+        errno = 0;
+        ck_assert_int_eq(fdbr_readlink(link, buf, 0), -1);
+        ck_assert_int_eq(errno, EINVAL);
+
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct got g = {};
+        ck_assert_int_eq(fdbr_conn_stat(conn, "rel", 0, got_stat, &g), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_stat(conn, a, 0, NULL, &g), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_rename(conn, a, "/x", 0x80000000u, got_plain, &g), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_status(NULL, got_data, &g), -EINVAL);
+        ck_assert_int_eq(g.calls, 0);
+        fdbr_conn_free(conn);
+        event_base_free(base);
+        ck_assert_int_eq(tu_count_fds(getpid()), n0);
+
+        /* What went out: the valid calls only, READLINK of a non-link
+         * followed by the GRANTS that tells a current broker. */
+        struct wire_log l;
+        wire_log_read(&f, &l);
+        wire_log_expect_path(&l, 4, 0, 0, link);
+        wire_log_expect_path(&l, 4, 0x80, 0, link);
+        wire_log_expect_path(&l, 4, 0x80, 0, link);
+        wire_log_expect_path(&l, 4, 0, 0, missing);
+        wire_log_expect_path(&l, 5, 0, 0, link);
+        wire_log_expect_path(&l, 5, 0, 0, link);
+        wire_log_expect_path(&l, 5, 0, 0, a);
+        wire_log_expect_path(&l, 11, 0, 0, NULL);
+        wire_log_expect_path(&l, 6, 0, 0700, d);
+        wire_log_expect_path(&l, 6, 0, 0700, d);
+        char paths[2 * FDBR_WIRE_PATH_MAX + 2];
+        int k = snprintf(paths, sizeof paths, "%s%c%s", a, 0, b);
+        wire_log_expect(&l, 9, 0x08, 0, paths, (size_t) k);
+        k = snprintf(paths, sizeof paths, "%s%c%s", b, 0, link);
+        wire_log_expect(&l, 9, 0x08, 0, paths, (size_t) k);
+        k = snprintf(paths, sizeof paths, "%s%c%s", b, 0, a);
+        wire_log_expect(&l, 9, 0, 0, paths, (size_t) k);
+        wire_log_expect_path(&l, 7, 0, 0, link);
+        wire_log_expect_path(&l, 8, 0, 0, d);
+        wire_log_expect_path(&l, 8, 0, 0, d);
+        wire_log_expect_path(&l, 10, 0, 0, NULL);
+        wire_log_expect_path(&l, 11, 0, 0, NULL);
+        ck_assert_uint_eq(l.pos, l.len);
+        free(l.data);
+        fake_kill(&f);
+}
+END_TEST
+
+/* A broker that predates the ops answers EINVAL to each; the library
+ * checked its requests, so that is ENOSYS.  READLINK and RENAME, which a
+ * current broker may answer EINVAL too, are told by one GRANTS. */
+START_TEST(test_ops_old_broker) {
+        struct fake f;
+        fake_old = true;
+        fake_start_logged(&f);
+        fake_old = false;
+        _cleanup_free_ char *a = fake_file(&f, "a.txt", "abc");
+        _cleanup_free_ char *b = tu_strdupf("%s/b", f.dir);
+        struct stat st;
+        char buf[64];
+
+        ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, f.sock, 1), 0);
+        errno = 0;
+        ck_assert_int_eq(fdbr_stat(a, &st), -1);
+        ck_assert_int_eq(errno, ENOSYS);
+        errno = 0;
+        ck_assert_int_eq(fdbr_readlink(a, buf, sizeof buf), -1);
+        ck_assert_int_eq(errno, ENOSYS);
+        errno = 0;
+        ck_assert_int_eq(fdbr_mkdir(b, 0700), -1);
+        ck_assert_int_eq(errno, ENOSYS);
+        errno = 0;
+        ck_assert_int_eq(fdbr_unlink(a), -1);
+        ck_assert_int_eq(errno, ENOSYS);
+        errno = 0;
+        ck_assert_int_eq(fdbr_rmdir(b), -1);
+        ck_assert_int_eq(errno, ENOSYS);
+        errno = 0;
+        ck_assert_int_eq(fdbr_rename(a, b, 0), -1);
+        ck_assert_int_eq(errno, ENOSYS);
+        errno = 0;
+        ck_assert_ptr_null(fdbr_status());
+        ck_assert_int_eq(errno, ENOSYS);
+        errno = 0;
+        ck_assert_ptr_null(fdbr_grants());
+        ck_assert_int_eq(errno, ENOSYS);
+        /* OPEN is what an old broker serves. */
+        int fd = fdbr_open(a, O_RDONLY | O_CLOEXEC, 0);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+
+        /* Asynchronously, several on one connection: one probe is enough
+         * for all. */
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct got g[3] = {};
+        total_calls = 0;
+        ck_assert_int_eq(fdbr_conn_readlink(conn, a, got_data, &g[0]), 0);
+        ck_assert_int_eq(fdbr_conn_rename(conn, a, b, 0, got_plain, &g[1]), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 2);
+        run_until(base, 2);
+        ck_assert_int_eq(fdbr_conn_stat(conn, a, 0, got_stat, &g[2]), 0);
+        run_until(base, 3);
+        ck_assert_int_eq(g[0].result, -ENOSYS);
+        ck_assert_int_eq(g[1].result, -ENOSYS);
+        ck_assert_int_eq(g[2].result, -ENOSYS);
+        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+        fdbr_conn_free(conn);
+        event_base_free(base);
+
+        /* The command says so, as a refusal. */
+        struct run r = run_cli(f.dir, NULL, (const char *const[]) { "stat", a, NULL });
+        ck_assert_int_eq(r.status, 1);
+        _cleanup_free_ char *msg = tu_strdupf("fdbroker: %s: %s\n", a, strerror(ENOSYS));
+        ck_assert_str_eq(r.err, msg);
+        run_free(&r);
+
+        struct wire_log l;
+        wire_log_read(&f, &l);
+        wire_log_expect_path(&l, 4, 0, 0, a);
+        wire_log_expect_path(&l, 5, 0, 0, a);
+        wire_log_expect_path(&l, 11, 0, 0, NULL);
+        free(l.data);
+        fake_kill(&f);
+}
+END_TEST
+
+/* Replies with data the library must refuse; each ends the connection
+ * with -EBADMSG, like any malformed reply. */
+enum {
+        BADDATA_STAT_SHORT,       /* a successful STAT with 255 bytes */
+        BADDATA_STAT_NONE,        /* a successful STAT with none */
+        BADDATA_LEN_MISMATCH,     /* data_len says 8, 7 bytes follow */
+        BADDATA_LEN_BEYOND,       /* data_len 16, record of 24 bytes */
+        BADDATA_READLINK_NUL,     /* a target with a NUL inside */
+        BADDATA_READLINK_LONG,    /* a target of 4096 bytes */
+        BADDATA_WITH_ERROR,       /* data with a non-zero status */
+        BADDATA_UNLINK_DATA,      /* data for an op that has none */
+        BADDATA_STATUS_LONG,      /* 65537 bytes of text */
+        BADDATA_OTHER_OP,         /* a STAT reply to a READLINK */
+        _BADDATA_MAX,
+};
+
+static void put_reply(uint8_t *buf, uint16_t op, uint32_t id, uint32_t status, uint32_t data_len) {
+        uint16_t v = 1;
+
+        memcpy(buf, "FDB1", 4);
+        memcpy(buf + 4, &v, 2);
+        memcpy(buf + 6, &op, 2);
+        put32(buf + 8, id);
+        put32(buf + 12, status);
+        put32(buf + 16, 0);
+        put32(buf + 20, data_len);
+}
+
+static void script_bad_data(int listen_fd) {
+        static uint8_t buf[FDBR_WIRE_REPLY_MAX + 16];
+        int fd = fake_accept(listen_fd);
+        struct fake_req q;
+        size_t len;
+
+        fake_recv(fd, &q);
+        uint32_t id = q.r.id;
+        uint16_t op = q.r.op;
+        memset(buf + 24, 'x', sizeof buf - 24);
+        switch (fake_variant) {
+        case BADDATA_STAT_SHORT:
+                put_reply(buf, op, id, 0, 255);
+                len = 24 + 255;
+                break;
+        case BADDATA_STAT_NONE:
+                put_reply(buf, op, id, 0, 0);
+                len = 24;
+                break;
+        case BADDATA_LEN_MISMATCH:
+                put_reply(buf, op, id, 0, 8);
+                len = 24 + 7;
+                break;
+        case BADDATA_LEN_BEYOND:
+                put_reply(buf, op, id, 0, 16);
+                len = 24;
+                break;
+        case BADDATA_READLINK_NUL:
+                put_reply(buf, op, id, 0, 4);
+                memcpy(buf + 24, "/a\0b", 4);
+                len = 28;
+                break;
+        case BADDATA_READLINK_LONG:
+                put_reply(buf, op, id, 0, 4096);
+                len = 24 + 4096;
+                break;
+        case BADDATA_WITH_ERROR:
+                put_reply(buf, op, id, ENOENT, 2);
+                len = 26;
+                break;
+        case BADDATA_UNLINK_DATA:
+                put_reply(buf, op, id, 0, 1);
+                len = 25;
+                break;
+        case BADDATA_STATUS_LONG:
+                put_reply(buf, op, id, 0, FDBR_WIRE_TEXT_MAX + 1);
+                len = 24 + FDBR_WIRE_TEXT_MAX + 1;
+                break;
+        default:
+                put_reply(buf, FDBR_OP_STAT, id, 0, 256);
+                len = 24 + 256;
+                break;
+        }
+        FAKE_ASSERT(fdpass_send(fd, buf, len, -1) == 0);
+        fake_expect_eof(fd);
+}
+
+START_TEST(test_ops_bad_data) {
+        struct fake f;
+        fake_variant = _i;
+        fake_start(&f, script_bad_data);
+        struct event_base *base = event_base_new();
+        fdbr_conn *conn = connect_fake(base, &f);
+        struct got g = {}, after = {};
+        int r;
+
+        total_calls = 0;
+        switch (_i) {
+        case BADDATA_STAT_SHORT:
+        case BADDATA_STAT_NONE:
+        case BADDATA_LEN_MISMATCH:
+                r = fdbr_conn_stat(conn, "/x", 0, got_stat, &g);
+                break;
+        case BADDATA_UNLINK_DATA:
+                r = fdbr_conn_unlink(conn, "/x", got_plain, &g);
+                break;
+        case BADDATA_STATUS_LONG:
+                r = fdbr_conn_status(conn, got_data, &g);
+                break;
+        default:
+                r = fdbr_conn_readlink(conn, "/x", got_data, &g);
+                break;
+        }
+        ck_assert_int_eq(r, 0);
+        run_until(base, 1);
+        ck_assert_int_eq(g.calls, 1);
+        ck_assert_int_eq(g.result, -EBADMSG);
+        /* A broker that said something wrong is not asked again. */
+        ck_assert_int_eq(fdbr_conn_grants(conn, got_data, &after), -ENOTCONN);
+        fdbr_conn_free(conn);
+        event_base_free(base);
+        fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_cli_fsops) {
+        struct fake f;
+        fake_start(&f, script_serve);
+        _cleanup_free_ char *a = fake_file(&f, "a.txt", "0123456789");
+        _cleanup_free_ char *link = tu_strdupf("%s/link", f.dir);
+        _cleanup_free_ char *sub = tu_strdupf("%s/sub", f.dir);
+        _cleanup_free_ char *sub2 = tu_strdupf("%s/sub2", f.dir);
+        _cleanup_free_ char *b = tu_strdupf("%s/b.txt", f.dir);
+        _cleanup_free_ char *denied = tu_strdupf("%s/status-%d", f.dir, EACCES);
+        _cleanup_free_ char *denied_msg = tu_strdupf("fdbroker: %s: %s\n", denied, strerror(EACCES));
+        ck_assert_int_eq(symlink("a.txt", link), 0);
+        ck_assert_int_eq(chmod(a, 0640), 0);
+        ck_assert_int_eq(chown(a, 1234, 5678), 0);
+        struct timespec times[2] = { { .tv_sec = 1700000000 }, { .tv_sec = 1700000000 } };
+        ck_assert_int_eq(utimensat(AT_FDCWD, a, times, 0), 0);
+        struct run r;
+
+        ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, f.sock, 1), 0);
+
+        /* stat: one line a path, the failures named on stderr. */
+        r = RUN(f.dir, NULL, "stat", a, denied, link);
+        ck_assert_int_eq(r.status, 1);
+        _cleanup_free_ char *stat_out = tu_strdupf("regular 0640 1234 5678 10 2023-11-14T22:13:20Z %s\n"
+                                                   "regular 0640 1234 5678 10 2023-11-14T22:13:20Z %s\n",
+                                                   a, link);
+        ck_assert_str_eq(r.out, stat_out);
+        ck_assert_str_eq(r.err, denied_msg);
+        run_free(&r);
+
+        r = RUN(f.dir, NULL, "stat", "--no-follow", link);
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_ptr_nonnull(strstr(r.out, "symlink 0777 0 0 5 "));
+        run_free(&r);
+
+        r = RUN(f.dir, NULL, "readlink", link);
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_str_eq(r.out, "a.txt\n");
+        run_free(&r);
+        r = RUN(f.dir, NULL, "readlink", a);
+        ck_assert_int_eq(r.status, 1);
+        _cleanup_free_ char *einval_msg = tu_strdupf("fdbroker: %s: %s\n", a, strerror(EINVAL));
+        ck_assert_str_eq(r.err, einval_msg);
+        run_free(&r);
+
+        r = RUN(f.dir, NULL, "mkdir", "--mode", "700", sub, sub2);
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_str_eq(r.err, "");
+        run_free(&r);
+        struct stat st;
+        ck_assert_int_eq(stat(sub, &st), 0);
+        ck_assert(S_ISDIR(st.st_mode));
+        ck_assert_int_eq(st.st_mode & 0777, 0700);
+        r = RUN(f.dir, NULL, "mkdir", sub);
+        ck_assert_int_eq(r.status, 1);
+        run_free(&r);
+
+        /* ls: sorted names; -l: a stat line each, links as themselves. */
+        r = RUN(f.dir, NULL, "ls", f.dir);
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_str_eq(r.out, ".stderr\n.stdin\n.stdout\na.txt\nlink\nsock\nsub\nsub2\n");
+        run_free(&r);
+        r = RUN(f.dir, NULL, "ls", "-l", f.dir);
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_ptr_nonnull(strstr(r.out, "\nregular 0640 1234 5678 10 2023-11-14T22:13:20Z a.txt\nsymlink 0777 0 0 5 "));
+        ck_assert_ptr_nonnull(strstr(r.out, " link\nsocket "));
+        ck_assert_ptr_nonnull(strstr(r.out, "\ndirectory 0700 0 0 "));
+        ck_assert_str_eq(r.err, "");
+        run_free(&r);
+        r = RUN(f.dir, NULL, "ls", a);
+        ck_assert_int_eq(r.status, 1);
+        _cleanup_free_ char *notdir_msg = tu_strdupf("fdbroker: %s: %s\n", a, strerror(ENOTDIR));
+        ck_assert_str_eq(r.err, notdir_msg);
+        run_free(&r);
+
+        r = RUN(f.dir, NULL, "mv", a, b);
+        ck_assert_int_eq(r.status, 0);
+        run_free(&r);
+        ck_assert_int_eq(access(b, F_OK), 0);
+        r = RUN(f.dir, NULL, "mv", "--no-clobber", b, link);
+        ck_assert_int_eq(r.status, 1);
+        _cleanup_free_ char *eexist_msg = tu_strdupf("fdbroker: %s: %s\n", b, strerror(EEXIST));
+        ck_assert_str_eq(r.err, eexist_msg);
+        run_free(&r);
+        ck_assert_int_eq(access(b, F_OK), 0);
+
+        r = RUN(f.dir, NULL, "rm", link, b, denied);
+        ck_assert_int_eq(r.status, 1);
+        ck_assert_str_eq(r.err, denied_msg);
+        run_free(&r);
+        ck_assert_int_eq(access(b, F_OK), -1);
+        r = RUN(f.dir, NULL, "rmdir", sub, sub2);
+        ck_assert_int_eq(r.status, 0);
+        run_free(&r);
+        ck_assert_int_eq(access(sub, F_OK), -1);
+
+        r = RUN(f.dir, NULL, "status");
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_str_eq(r.out, "clients=1\nrequests=7\n");
+        run_free(&r);
+
+        static const char *const bad[][9] = {
+                { "stat" },
+                { "stat", "--bogus", "/a" },
+                { "ls" },
+                { "ls", "/a", "/b" },
+                { "readlink" },
+                { "readlink", "/a", "/b" },
+                { "mkdir" },
+                { "mkdir", "--mode", "1777", "/a" },
+                { "mkdir", "--mode", "rwx", "/a" },
+                { "mkdir", "--mode", "-1", "/a" },
+                { "rm" },
+                { "rmdir" },
+                { "mv", "/a" },
+                { "mv", "/a", "/b", "/c" },
+                { "status", "/a" },
+                { "exec", "--mode", "600", "--write", "/a", "--", "true" },
+                { "exec", "--create", "--mode", "999", "--write", "/a", "--", "true" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                const char *args[10] = {};
+                for (size_t j = 0; j < ELEMENTSOF(bad[i]) && bad[i][j]; j++)
+                        args[j] = bad[i][j];
+                r = run_cli(f.dir, NULL, args);
+                ck_assert_msg(r.status == 2, "case %zu: status %d", i, r.status);
+                ck_assert_msg(strstr(r.err, "fdbroker: ") == r.err, "case %zu: %s", i, r.err);
+                run_free(&r);
+        }
+
+        /* --help names every command. */
+        r = RUN(f.dir, NULL, "--help");
+        static const char *const names[] = { "stat [--no-follow]", "ls [-l]", "readlink", "mkdir [--mode",
+                                             "rm PATH", "rmdir", "mv [--no-clobber]", "status", "--append",
+                                             "--rw", "--create" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                ck_assert_msg(strstr(r.out, names[i]), "%s", names[i]);
+        run_free(&r);
+        fake_kill(&f);
+}
+END_TEST
+
+/* exec opens as the shell redirects: > truncates, >> appends, <> reads and
+ * writes, --create with the mode asked. */
+START_TEST(test_cli_exec_modes) {
+        struct fake f;
+        fake_start_logged(&f);
+        _cleanup_free_ char *in = fake_file(&f, "in.txt", "b\na\n");
+        _cleanup_free_ char *out = fake_file(&f, "out.txt", "stale stale stale\n");
+        _cleanup_free_ char *log = fake_file(&f, "log.txt", "one\n");
+        _cleanup_free_ char *rw = fake_file(&f, "rw.txt", "abcdef");
+        _cleanup_free_ char *made = tu_strdupf("%s/made.txt", f.dir);
+        struct run r;
+
+        ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, f.sock, 1), 0);
+
+        /* The fdbroker(1) example: no stale bytes after a shorter output. */
+        r = RUN(f.dir, NULL, "exec", "--read", in, "--write", out, "--append", log, "--rw", rw, "--",
+                "sh", "-c", "sort <&3 >&4; echo two >&5; printf XY >&6");
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_str_eq(r.err, "");
+        run_free(&r);
+        _cleanup_free_ char *c_out = slurp(out);
+        ck_assert_str_eq(c_out, "a\nb\n");
+        _cleanup_free_ char *c_log = slurp(log);
+        ck_assert_str_eq(c_log, "one\ntwo\n");
+        _cleanup_free_ char *c_rw = slurp(rw);
+        ck_assert_str_eq(c_rw, "XYcdef");
+
+        /* Without --create a missing file is refused; with it, made with
+         * the mode asked. */
+        r = RUN(f.dir, NULL, "exec", "--write", made, "--", "true");
+        ck_assert_int_eq(r.status, 1);
+        run_free(&r);
+        r = RUN(f.dir, NULL, "exec", "--create", "--mode", "600", "--write", made, "--", "sh", "-c", "echo m >&3");
+        ck_assert_int_eq(r.status, 0);
+        run_free(&r);
+        struct stat st;
+        ck_assert_int_eq(stat(made, &st), 0);
+        ck_assert_int_eq(st.st_mode & 0777, 0600);
+
+        /* The flags on the wire: READ, WRITE|TRUNC, WRITE|APPEND,
+         * READ|WRITE; CREATE and the mode only with --create. */
+        struct wire_log l;
+        wire_log_read(&f, &l);
+        wire_log_expect_path(&l, 2, 0x01, 0, in);
+        wire_log_expect_path(&l, 2, 0x12, 0, out);
+        wire_log_expect_path(&l, 2, 0x22, 0, log);
+        wire_log_expect_path(&l, 2, 0x03, 0, rw);
+        wire_log_expect_path(&l, 2, 0x12, 0, made);
+        wire_log_expect_path(&l, 2, 0x16, 0600, made);
+        ck_assert_uint_eq(l.pos, l.len);
+        free(l.data);
+        fake_kill(&f);
+}
+END_TEST
+
 static Suite *client_suite(void) {
         Suite *s = suite_create("client");
         TCase *tc;
@@ -1832,6 +2718,13 @@ static Suite *client_suite(void) {
         tcase_add_test(tc, test_callback_frees_conn_on_timeout);
         tcase_add_test(tc, test_callback_submits);
         tcase_add_test(tc, test_bad_arguments);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("ops");
+        tcase_add_test(tc, test_ops_async);
+        tcase_add_test(tc, test_ops_blocking);
+        tcase_add_test(tc, test_ops_old_broker);
+        tcase_add_loop_test(tc, test_ops_bad_data, 0, _BADDATA_MAX);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("flags");
@@ -1856,6 +2749,8 @@ static Suite *client_suite(void) {
         tcase_add_test(tc, test_cli_unreachable);
         tcase_add_test(tc, test_cli_commands);
         tcase_add_test(tc, test_cli_exec);
+        tcase_add_test(tc, test_cli_fsops);
+        tcase_add_test(tc, test_cli_exec_modes);
         suite_add_tcase(s, tc);
 
         return s;

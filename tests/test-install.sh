@@ -113,7 +113,13 @@ functions=$(sed -n 's/^[a-z].*[ *]\(fdbr_[a-z_]*\)(.*/\1/p' "$include/fdbroker.h
 exported=$(nm -D --defined-only "$lib/libfdbroker.so.$FDBR_VERSION" | awk '$2 != "A" { print $3 }' | sort -u)
 [ "$(echo "$exported" | sed 's/@.*//')" = "$functions" ] ||
         fail "exported functions differ from fdbroker.h:$(echo; echo "$exported")"
-echo "$exported" | grep -qv '@@LIBFDBROKER_0$' && fail "unversioned symbols:$(echo; echo "$exported")"
+echo "$exported" | grep -Eqv '@@(LIBFDBROKER_0|FDBROKER_0\.2)$' && fail "unversioned symbols:$(echo; echo "$exported")"
+# What the first release exported stays in its node: programs linked
+# against it keep loading.
+for f in fdbr_socket_path fdbr_open fdbr_check fdbr_conn_new fdbr_conn_free fdbr_conn_set_timeout \
+         fdbr_conn_pending fdbr_conn_open fdbr_conn_check fdbr_conn_ping; do
+        echo "$exported" | grep -qx "$f@@LIBFDBROKER_0" || fail "$f is not in LIBFDBROKER_0"
+done
 
 # Installed programs find their libraries where the system keeps them, never
 # in the build tree.

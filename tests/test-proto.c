@@ -88,7 +88,7 @@ START_TEST(request_malformed) {
         ck_assert_int_eq(decode(buf, n), -EPROTONOSUPPORT);
 
         /* unknown op */
-        n = make_request(buf, 4, 1, 0, 0, NULL);
+        n = make_request(buf, FDBR_OP_MAX + 1, 1, 0, 0, NULL);
         ck_assert_int_eq(decode(buf, n), -EINVAL);
         n = make_request(buf, 0, 1, 0, 0, NULL);
         ck_assert_int_eq(decode(buf, n), -EINVAL);
@@ -207,6 +207,213 @@ START_TEST(reply_roundtrip) {
         wire_reply_encode(buf, &r);
         buf[20] = 1;
         ck_assert_int_eq(wire_reply_decode(buf, 24, &out), -EBADMSG);
+}
+END_TEST
+
+/* The offsets every encoder, decoder and test uses are the contract's. */
+START_TEST(field_offsets) {
+        ck_assert_int_eq(FDBR_WIRE_OFF_MAGIC, 0);
+        ck_assert_int_eq(FDBR_WIRE_OFF_VERSION, 4);
+        ck_assert_int_eq(FDBR_WIRE_OFF_OP, 6);
+        ck_assert_int_eq(FDBR_WIRE_OFF_ID, 8);
+        ck_assert_int_eq(FDBR_WIRE_OFF_FLAGS, 12);
+        ck_assert_int_eq(FDBR_WIRE_OFF_MODE, 16);
+        ck_assert_int_eq(FDBR_WIRE_OFF_PATH_LEN, 20);
+        ck_assert_int_eq(FDBR_WIRE_OFF_PATH, 24);
+        ck_assert_int_eq(FDBR_WIRE_OFF_STATUS, 12);
+        ck_assert_int_eq(FDBR_WIRE_OFF_NFDS, 16);
+        ck_assert_int_eq(FDBR_WIRE_OFF_DATA_LEN, 20);
+        ck_assert_int_eq(FDBR_WIRE_OFF_DATA, 24);
+        ck_assert_int_eq(FDBR_WIRE_REQUEST_MAX, 24 + 8191);
+        ck_assert_int_eq(FDBR_OP_STAT, 4);
+        ck_assert_int_eq(FDBR_OP_READLINK, 5);
+        ck_assert_int_eq(FDBR_OP_MKDIR, 6);
+        ck_assert_int_eq(FDBR_OP_UNLINK, 7);
+        ck_assert_int_eq(FDBR_OP_RMDIR, 8);
+        ck_assert_int_eq(FDBR_OP_RENAME, 9);
+        ck_assert_int_eq(FDBR_OP_STATUS, 10);
+        ck_assert_int_eq(FDBR_OP_GRANTS, 11);
+}
+END_TEST
+
+/* The contract's table of ops: which flags and mode each takes, and what
+ * its path area must be. */
+static const struct op_case {
+        uint16_t op;
+        uint32_t flags, mode;
+        const char *path; /* NULL: none; RENAME: '|' stands for the NUL */
+        int expect;
+} op_cases[] = {
+        { FDBR_OP_STAT, 0, 0, "/a", 0 },
+        { FDBR_OP_STAT, FDBR_F_NOFOLLOW, 0, "/a", 0 },
+        { FDBR_OP_STAT, FDBR_F_READ, 0, "/a", -EINVAL },
+        { FDBR_OP_STAT, FDBR_F_DIRECTORY, 0, "/a", -EINVAL },
+        { FDBR_OP_STAT, 0, 0644, "/a", -EINVAL },
+        { FDBR_OP_STAT, 0, 0, NULL, -EINVAL },
+        { FDBR_OP_STAT, 0, 0, "a", -EINVAL },
+        { FDBR_OP_STAT, 0, 0, "/a/", -EINVAL },
+        { FDBR_OP_READLINK, 0, 0, "/l", 0 },
+        { FDBR_OP_READLINK, FDBR_F_NOFOLLOW, 0, "/l", -EINVAL },
+        { FDBR_OP_READLINK, 0, 0, "/l/..", -EINVAL },
+        { FDBR_OP_MKDIR, 0, 0, "/d", 0 },
+        { FDBR_OP_MKDIR, 0, 0777, "/d", 0 },
+        { FDBR_OP_MKDIR, 0, 01777, "/d", -EINVAL },
+        { FDBR_OP_MKDIR, FDBR_F_CREATE, 0755, "/d", -EINVAL },
+        { FDBR_OP_MKDIR, FDBR_F_DIRECTORY, 0, "/d", -EINVAL },
+        { FDBR_OP_UNLINK, 0, 0, "/f", 0 },
+        { FDBR_OP_UNLINK, 0, 0600, "/f", -EINVAL },
+        { FDBR_OP_UNLINK, FDBR_F_WRITE, 0, "/f", -EINVAL },
+        { FDBR_OP_RMDIR, 0, 0, "/d", 0 },
+        { FDBR_OP_RMDIR, FDBR_F_DIRECTORY, 0, "/d", -EINVAL },
+        { FDBR_OP_RMDIR, 0, 0, "//d", -EINVAL },
+        { FDBR_OP_RENAME, 0, 0, "/a|/b", 0 },
+        { FDBR_OP_RENAME, FDBR_F_EXCL, 0, "/a|/b", 0 },
+        { FDBR_OP_RENAME, FDBR_F_CREATE | FDBR_F_EXCL, 0, "/a|/b", -EINVAL },
+        { FDBR_OP_RENAME, FDBR_F_NOFOLLOW, 0, "/a|/b", -EINVAL },
+        { FDBR_OP_RENAME, 0, 0644, "/a|/b", -EINVAL },
+        { FDBR_OP_RENAME, 0, 0, "/a", -EINVAL },
+        { FDBR_OP_RENAME, 0, 0, "/a|", -EINVAL },
+        { FDBR_OP_RENAME, 0, 0, "|/b", -EINVAL },
+        { FDBR_OP_RENAME, 0, 0, "/a|/b|", -EINVAL },
+        { FDBR_OP_RENAME, 0, 0, "/a|/b|/c", -EINVAL },
+        { FDBR_OP_RENAME, 0, 0, "/a|b", -EINVAL },
+        { FDBR_OP_RENAME, 0, 0, "/a/.|/b", -EINVAL },
+        { FDBR_OP_RENAME, 0, 0, NULL, -EINVAL },
+        { FDBR_OP_STATUS, 0, 0, NULL, 0 },
+        { FDBR_OP_STATUS, 0, 0, "/", -EINVAL },
+        { FDBR_OP_STATUS, FDBR_F_READ, 0, NULL, -EINVAL },
+        { FDBR_OP_GRANTS, 0, 0, NULL, 0 },
+        { FDBR_OP_GRANTS, 0, 1, NULL, -EINVAL },
+        { FDBR_OP_GRANTS, 0, 0, "/", -EINVAL },
+        { FDBR_OP_MAX + 1, 0, 0, "/a", -EINVAL },
+        { 0xffff, 0, 0, NULL, -EINVAL },
+};
+
+START_TEST(new_ops) {
+        const struct op_case *c = &op_cases[_i];
+        uint8_t buf[FDBR_WIRE_REQUEST_MAX];
+        char path[64] = "";
+        size_t len = 0;
+
+        if (c->path) {
+                len = strlen(c->path);
+                memcpy(path, c->path, len);
+                for (size_t k = 0; k < len; k++)
+                        if (path[k] == '|')
+                                path[k] = 0;
+        }
+        int n = wire_request_encode(buf, sizeof buf, c->op, 5, c->flags, c->mode, path, len);
+        ck_assert_int_eq(n, 24 + (int) len);
+
+        struct wire_request req;
+        ck_assert_msg(wire_request_decode(buf, (size_t) n, &req) == c->expect, "case %d", _i);
+        ck_assert_int_eq(wire_request_check(c->op, c->flags, c->mode, path, len), c->expect);
+        if (c->expect == 0) {
+                ck_assert_uint_eq(req.op, c->op);
+                ck_assert_uint_eq(req.path_len, len);
+        }
+}
+END_TEST
+
+START_TEST(rename_lengths) {
+        static char buf[FDBR_WIRE_REQUEST_MAX + 2];
+        static char paths[FDBR_WIRE_PATHS_MAX + 2];
+        size_t src_len;
+
+        /* Two paths of 4095 bytes each: the longest RENAME. */
+        memset(paths, 'a', sizeof paths);
+        paths[0] = '/';
+        paths[FDBR_WIRE_PATH_MAX] = 0;
+        paths[FDBR_WIRE_PATH_MAX + 1] = '/';
+        ck_assert_int_eq(wire_rename_split(paths, FDBR_WIRE_PATHS_MAX, &src_len), 0);
+        ck_assert_uint_eq(src_len, FDBR_WIRE_PATH_MAX);
+        int n = wire_request_encode(buf, sizeof buf, FDBR_OP_RENAME, 1, 0, 0, paths, FDBR_WIRE_PATHS_MAX);
+        ck_assert_int_eq(n, FDBR_WIRE_REQUEST_MAX);
+        ck_assert_int_eq(decode((uint8_t *) buf, (size_t) n), 0);
+
+        /* One byte more is too much, as a whole and for dst. */
+        ck_assert_int_eq(wire_request_encode(buf, sizeof buf, FDBR_OP_RENAME, 1, 0, 0, paths,
+                                             FDBR_WIRE_PATHS_MAX + 1),
+                         -EINVAL);
+        ck_assert_int_eq(wire_rename_split(paths, FDBR_WIRE_PATHS_MAX + 1, &src_len), -EINVAL);
+        /* src too long by one, dst short */
+        paths[FDBR_WIRE_PATH_MAX] = 'a';
+        paths[FDBR_WIRE_PATH_MAX + 1] = 0;
+        paths[FDBR_WIRE_PATH_MAX + 2] = '/';
+        ck_assert_int_eq(wire_rename_split(paths, FDBR_WIRE_PATH_MAX + 4, &src_len), -EINVAL);
+
+        /* The other ops keep to 4095 bytes. */
+        ck_assert_int_eq(wire_request_encode(buf, sizeof buf, FDBR_OP_STAT, 1, 0, 0, paths,
+                                             FDBR_WIRE_PATH_MAX + 1),
+                         -EINVAL);
+}
+END_TEST
+
+static int reply_with(uint8_t *buf, uint16_t op, uint32_t status, const void *data, uint32_t data_len,
+                      struct wire_reply *out) {
+        struct wire_reply r = { .op = op, .id = 3, .status = status, .data_len = data_len, .data = data };
+        size_t n = wire_reply_encode(buf, &r);
+
+        ck_assert_uint_eq(n, 24 + (size_t) data_len);
+        return wire_reply_decode(buf, n, out);
+}
+
+START_TEST(reply_data) {
+        static uint8_t buf[FDBR_WIRE_REPLY_MAX + 16];
+        static uint8_t data[FDBR_WIRE_TEXT_MAX + 1];
+        struct wire_reply out;
+        uint32_t v32;
+
+        memset(data, 'x', sizeof data);
+
+        /* STAT: exactly one statx, only on success */
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_STAT, 0, data, 256, &out), 0);
+        memcpy(&v32, buf + 20, 4);
+        ck_assert_uint_eq(v32, 256);
+        ck_assert_ptr_eq(out.data, buf + 24);
+        ck_assert_uint_eq(out.data_len, 256);
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_STAT, 0, data, 255, &out), -EBADMSG);
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_STAT, 0, data, 257, &out), -EBADMSG);
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_STAT, 0, NULL, 0, &out), -EBADMSG);
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_STAT, ENOENT, NULL, 0, &out), 0);
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_STAT, ENOENT, data, 256, &out), -EBADMSG);
+
+        /* READLINK: a target of at most 4095 bytes */
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_READLINK, 0, data, 4095, &out), 0);
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_READLINK, 0, data, 4096, &out), -EBADMSG);
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_READLINK, EINVAL, data, 1, &out), -EBADMSG);
+
+        /* STATUS and GRANTS: text up to 64 KiB */
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_STATUS, 0, data, FDBR_WIRE_TEXT_MAX, &out), 0);
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_STATUS, 0, data, FDBR_WIRE_TEXT_MAX + 1, &out), -EBADMSG);
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_GRANTS, 0, data, FDBR_WIRE_TEXT_MAX, &out), 0);
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_GRANTS, 0, data, FDBR_WIRE_TEXT_MAX + 1, &out), -EBADMSG);
+        ck_assert_int_eq(reply_with(buf, FDBR_OP_STATUS, 0, NULL, 0, &out), 0);
+
+        /* every other op: none */
+        static const uint16_t none[] = { FDBR_OP_PING, FDBR_OP_OPEN, FDBR_OP_CHECK, FDBR_OP_MKDIR,
+                                         FDBR_OP_UNLINK, FDBR_OP_RMDIR, FDBR_OP_RENAME, 0, 99 };
+        for (size_t i = 0; i < ELEMENTSOF(none); i++) {
+                ck_assert_int_eq(reply_with(buf, none[i], 0, NULL, 0, &out), 0);
+                ck_assert_int_eq(reply_with(buf, none[i], 0, data, 1, &out), -EBADMSG);
+        }
+
+        /* data_len must be the record's remainder, exactly */
+        size_t n = wire_reply_encode(buf, &(struct wire_reply) { .op = FDBR_OP_READLINK, .data_len = 3, .data = "/ab" });
+        ck_assert_int_eq(wire_reply_decode(buf, n, &out), 0);
+        ck_assert_int_eq(wire_reply_decode(buf, n - 1, &out), -EBADMSG);
+        ck_assert_int_eq(wire_reply_decode(buf, n + 1, &out), -EBADMSG);
+        v32 = 0xffffffffu;
+        memcpy(buf + 20, &v32, 4);
+        ck_assert_int_eq(wire_reply_decode(buf, n, &out), -EBADMSG);
+}
+END_TEST
+
+START_TEST(op_names) {
+        static const char *const names[] = { "?", "PING", "OPEN", "CHECK", "STAT", "READLINK", "MKDIR",
+                                             "UNLINK", "RMDIR", "RENAME", "STATUS", "GRANTS", "?" };
+        for (unsigned i = 0; i < ELEMENTSOF(names); i++)
+                ck_assert_str_eq(wire_op_name((uint16_t) i), names[i]);
 }
 END_TEST
 
@@ -474,6 +681,11 @@ int main(void) {
         tcase_add_test(tc, path_rules);
         tcase_add_test(tc, echo_fields);
         tcase_add_test(tc, reply_roundtrip);
+        tcase_add_test(tc, field_offsets);
+        tcase_add_loop_test(tc, new_ops, 0, (int) ELEMENTSOF(op_cases));
+        tcase_add_test(tc, rename_lengths);
+        tcase_add_test(tc, reply_data);
+        tcase_add_test(tc, op_names);
         tcase_add_test(tc, flags_format);
         suite_add_tcase(s, tc);
 

@@ -51,6 +51,15 @@ static bool ref_flags_ok(uint32_t flags, uint32_t mode) {
                (mode == 0 || (flags & 0x04));
 }
 
+/* RENAME's path area: two good paths and exactly one NUL between them. */
+static bool ref_rename_ok(const uint8_t *p, size_t len) {
+        const uint8_t *nul = len > 0 ? memchr(p, 0, len) : NULL;
+        if (!nul || len > 8191)
+                return false;
+        size_t src = (size_t) (nul - p);
+        return ref_path_ok(p, src) && ref_path_ok(nul + 1, len - src - 1);
+}
+
 static int ref_request(const uint8_t *p, size_t len) {
         if (len < 24 || memcmp(p, "FDB1", 4) != 0)
                 return -EPROTO;
@@ -59,25 +68,67 @@ static int ref_request(const uint8_t *p, size_t len) {
 
         uint16_t op = get16(p + 6);
         uint32_t flags = get32(p + 12), mode = get32(p + 16), path_len = get32(p + 20);
+        const uint8_t *path = p + 24;
+        bool ok;
 
         if (path_len != len - 24)
                 return -EINVAL;
         switch (op) {
-        case 1:
-                return flags == 0 && mode == 0 && path_len == 0 ? 0 : -EINVAL;
-        case 2:
-        case 3:
-                return ref_flags_ok(flags, mode) && ref_path_ok(p + 24, path_len) ? 0 : -EINVAL;
+        case 1:  /* PING */
+        case 10: /* STATUS */
+        case 11: /* GRANTS */
+                ok = flags == 0 && mode == 0 && path_len == 0;
+                break;
+        case 2: /* OPEN */
+        case 3: /* CHECK */
+                ok = ref_flags_ok(flags, mode) && ref_path_ok(path, path_len);
+                break;
+        case 4: /* STAT */
+                ok = (flags & ~0x80u) == 0 && mode == 0 && ref_path_ok(path, path_len);
+                break;
+        case 5: /* READLINK */
+        case 7: /* UNLINK */
+        case 8: /* RMDIR */
+                ok = flags == 0 && mode == 0 && ref_path_ok(path, path_len);
+                break;
+        case 6: /* MKDIR */
+                ok = flags == 0 && (mode & ~0777u) == 0 && ref_path_ok(path, path_len);
+                break;
+        case 9: /* RENAME */
+                ok = (flags & ~0x08u) == 0 && mode == 0 && ref_rename_ok(path, path_len);
+                break;
         default:
-                return -EINVAL;
+                ok = false;
+        }
+        return ok ? 0 : -EINVAL;
+}
+
+static uint32_t ref_data_max(uint16_t op) {
+        switch (op) {
+        case 4:
+                return 256;
+        case 5:
+                return 4095;
+        case 10:
+        case 11:
+                return 65536;
+        default:
+                return 0;
         }
 }
 
 static int ref_reply(const uint8_t *p, size_t len) {
-        if (len != 24 || memcmp(p, "FDB1", 4) != 0 || get16(p + 4) != 1 || get32(p + 20) != 0)
+        if (len < 24 || memcmp(p, "FDB1", 4) != 0 || get16(p + 4) != 1)
                 return -EBADMSG;
-        uint32_t status = get32(p + 12), nfds = get32(p + 16);
+        uint16_t op = get16(p + 6);
+        uint32_t status = get32(p + 12), nfds = get32(p + 16), data_len = get32(p + 20);
+        if (data_len != len - 24)
+                return -EBADMSG;
         if (nfds > 1 || (nfds == 1 && status != 0))
+                return -EBADMSG;
+        if (data_len > 0 && (status != 0 || data_len > ref_data_max(op)))
+                return -EBADMSG;
+        if (op == 4 && status == 0 && data_len != 256)
                 return -EBADMSG;
         return 0;
 }
@@ -94,21 +145,27 @@ static void check_request(const uint8_t *data, size_t size) {
         FUZZ_CHECK(r == ref_request(data, size));
 
         wire_request_echo(data, size, &op, &id);
-        FUZZ_CHECK(op == (size >= 8 ? get16(data + 6) : 0));
-        FUZZ_CHECK(id == (size >= 12 ? get32(data + 8) : 0));
+        FUZZ_CHECK(op == (size >= 8 ? get16(data + FDBR_WIRE_OFF_OP) : 0));
+        FUZZ_CHECK(id == (size >= 12 ? get32(data + FDBR_WIRE_OFF_ID) : 0));
 
         if (r < 0)
                 return;
 
-        FUZZ_CHECK(req.op >= FDBR_OP_PING && req.op <= FDBR_OP_CHECK);
+        FUZZ_CHECK(req.op >= FDBR_OP_PING && req.op <= FDBR_OP_MAX);
         FUZZ_CHECK(req.op == op && req.id == id);
         FUZZ_CHECK(req.path_len == size - FDBR_WIRE_HEADER_SIZE);
-        FUZZ_CHECK(req.path == (const char *) data + FDBR_WIRE_HEADER_SIZE);
-        if (req.op == FDBR_OP_PING) {
+        FUZZ_CHECK(req.path == (const char *) data + FDBR_WIRE_OFF_PATH);
+        FUZZ_CHECK(wire_request_check(req.op, req.flags, req.mode, req.path, req.path_len) == 0);
+        if (req.op == FDBR_OP_PING || req.op == FDBR_OP_STATUS || req.op == FDBR_OP_GRANTS) {
                 FUZZ_CHECK(req.flags == 0 && req.mode == 0 && req.path_len == 0);
+        } else if (req.op == FDBR_OP_RENAME) {
+                size_t src_len;
+                FUZZ_CHECK(wire_rename_split(req.path, req.path_len, &src_len) == 0);
+                FUZZ_CHECK(src_len < req.path_len && req.path[src_len] == 0);
         } else {
                 FUZZ_CHECK(wire_path_check(req.path, req.path_len) == 0);
-                FUZZ_CHECK(wire_flags_check(req.flags, req.mode) == 0);
+                if (req.op == FDBR_OP_OPEN || req.op == FDBR_OP_CHECK)
+                        FUZZ_CHECK(wire_flags_check(req.flags, req.mode) == 0);
         }
 
         /* Exactly the record's size: ASan sees any write past it. */
@@ -133,13 +190,18 @@ static void check_reply(const uint8_t *data, size_t size) {
         if (r < 0)
                 return;
 
-        FUZZ_CHECK(rep.op == get16(data + 6) && rep.id == get32(data + 8));
-        FUZZ_CHECK(rep.status == get32(data + 12) && rep.nfds == get32(data + 16));
+        FUZZ_CHECK(rep.op == get16(data + FDBR_WIRE_OFF_OP) && rep.id == get32(data + FDBR_WIRE_OFF_ID));
+        FUZZ_CHECK(rep.status == get32(data + FDBR_WIRE_OFF_STATUS) &&
+                   rep.nfds == get32(data + FDBR_WIRE_OFF_NFDS));
+        FUZZ_CHECK(rep.data_len == size - FDBR_WIRE_HEADER_SIZE &&
+                   rep.data == data + FDBR_WIRE_OFF_DATA);
+        FUZZ_CHECK(rep.data_len <= wire_reply_data_max(rep.op));
 
-        uint8_t *buf = malloc(FDBR_WIRE_REPLY_SIZE);
+        /* Exactly the record's size: ASan sees any write past it. */
+        uint8_t *buf = malloc(size);
         FUZZ_CHECK(buf);
-        wire_reply_encode(buf, &rep);
-        FUZZ_CHECK(memcmp(buf, data, FDBR_WIRE_REPLY_SIZE) == 0);
+        FUZZ_CHECK(wire_reply_encode(buf, &rep) == size);
+        FUZZ_CHECK(memcmp(buf, data, size) == 0);
         free(buf);
 }
 
@@ -195,14 +257,15 @@ static void check_format(const uint8_t *data, size_t size) {
         }
 
         uint16_t op = size >= 8 ? get16(data + 6) : 0;
-        const char *name = wire_op_name(op);
-        FUZZ_CHECK(strcmp(name, op == 1 ? "PING" : op == 2 ? "OPEN" : op == 3 ? "CHECK" : "?") == 0);
+        static const char *const names[] = { "?", "PING", "OPEN", "CHECK", "STAT", "READLINK",
+                                             "MKDIR", "UNLINK", "RMDIR", "RENAME", "STATUS", "GRANTS" };
+        FUZZ_CHECK(strcmp(wire_op_name(op), op < 12 ? names[op] : "?") == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        /* The daemon receives at most the longest record; twice that covers
-         * every length check the decoder makes. */
-        if (size > 2 * FDBR_WIRE_REQUEST_MAX)
+        /* The daemon receives at most the longest request, the client the
+         * longest reply; a little more covers every length check. */
+        if (size > FDBR_WIRE_REPLY_MAX + 64)
                 return -1;
 
         check_request(data, size);
