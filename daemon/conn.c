@@ -6,17 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
 #include "closer.h"
 #include "fdpass.h"
 #include "log.h"
 #include "macro.h"
 #include "mounts.h"
 #include "request.h"
+#include "defer.h"
 #include "server.h"
 
-/* Requests of one connection in the worker pool, timed-out ones included
- * (they still hold a worker).  Past it the connection is not read, and a
+/* Requests of one connection in the lanes, timed-out ones included (they
+ * may still hold a thread).  Past it the connection is not read, and a
  * batch is never larger than the room left, since any record of it may
  * end up in a worker: one client naming files on a hung filesystem cannot
  * take every worker. */
@@ -27,7 +27,8 @@ struct qreply {
         struct qreply *next;
         int fd;
         bool offloop;              /* the descriptor must be closed off the loop */
-        uint8_t rec[FDBR_WIRE_REPLY_SIZE];
+        size_t len;
+        uint8_t rec[];
 };
 
 struct conn {
@@ -57,17 +58,15 @@ struct conn {
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
 static void conn_dequeue(struct conn *c);
-static void conn_drop_held(struct conn *c);
-static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int fd, bool offloop);
-static void conn_settle(struct conn *c);
+static void conn_reply(struct conn *c, uint16_t op, uint32_t id, struct outcome *o);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg);
 
-static void conn_ref(struct conn *c) {
+void conn_ref(struct conn *c) {
         c->n_ref++;
 }
 
-static void conn_unref(struct conn *c) {
+void conn_unref(struct conn *c) {
         if (--c->n_ref > 0)
                 return;
         identity_done(&c->id);
@@ -162,7 +161,7 @@ void conn_free(struct conn *c) {
         while (c->q_head)
                 conn_dequeue(c);
         c->fd = safe_close(c->fd);
-        conn_drop_held(c);
+        defer_drop(c);
         LIST_REMOVE(c, link);
         s->n_conns--;
         /* Requests still in a lane keep the entry (and c->ue valid); the
@@ -177,15 +176,15 @@ void conn_free(struct conn *c) {
 /* Keeps a reply (and its descriptor) until the socket has room.  False if
  * it cannot, and then the connection is broken: dropping a reply silently
  * would leave the client waiting forever. */
-static bool conn_enqueue(struct conn *c, const uint8_t *rec, int fd, bool offloop) {
-        struct qreply *q = malloc(sizeof *q);
+static bool conn_enqueue(struct conn *c, const uint8_t *rec, size_t len, int fd, bool offloop) {
+        struct qreply *q = malloc(sizeof *q + len);
         if (!q) {
                 closer_dispose(c->srv, c->ue, fd, offloop);
                 c->broken = true;
                 return false;
         }
-        *q = (struct qreply) { .fd = fd, .offloop = offloop };
-        memcpy(q->rec, rec, sizeof q->rec);
+        *q = (struct qreply) { .fd = fd, .offloop = offloop, .len = len };
+        memcpy(q->rec, rec, len);
         *c->q_tail = q;
         c->q_tail = &q->next;
         if (fd >= 0) {
@@ -235,45 +234,99 @@ static void conn_dequeue(struct conn *c) {
         free(q);
 }
 
-/* Hands a reply to the kernel, or queues it behind earlier ones.  Takes
- * ownership of fd; offloop: it was opened in a worker, on a filesystem
- * whose close may block, and is closed off the loop.  Never blocks: a
+/* Hands the reply of an outcome to the kernel, or queues it behind
+ * earlier ones.  Takes the outcome's descriptor (closed off the loop if it
+ * was opened in a worker: its close may block) and data.  Never blocks: a
  * client that does not read is bounded by max_inflight, counted until the
  * reply has left. */
-static void conn_reply(struct conn *c, uint16_t op, uint32_t id, int status, int fd, bool offloop) {
-        struct wire_reply r = { .op = op, .id = id, .status = (uint32_t) status, .nfds = fd >= 0 };
-        uint8_t rec[FDBR_WIRE_REPLY_SIZE];
+static void conn_reply(struct conn *c, uint16_t op, uint32_t id, struct outcome *o) {
+        struct server *s = c->srv;
+        int fd = o->fd;
+        bool offloop = o->fd_offloop;
+        struct wire_reply r = {
+                .op = op, .id = id, .status = (uint32_t) o->status, .nfds = fd >= 0,
+                .data_len = o->status == 0 ? o->data_len : 0, .data = o->data,
+        };
 
+        o->fd = -1;
         c->inflight--;
         if (c->closed || c->broken) {
-                closer_dispose(c->srv, c->ue, fd, offloop);
+                closer_dispose(s, c->ue, fd, offloop);
                 return;
         }
-        wire_reply_encode(rec, &r);
-        if (c->batching && !c->q_head) {
-                struct server *s = c->srv;
-                memcpy(s->outrecs[s->n_out], rec, sizeof rec);
-                s->outbox[s->n_out] = (struct fdpass_out) { .buf = s->outrecs[s->n_out], .len = sizeof rec, .fd = fd };
+        /* Small replies join the batch, sent in one call at its end. */
+        if (c->batching && !c->q_head && FDBR_WIRE_HEADER_SIZE + r.data_len <= SERVER_OUT_INLINE) {
+                size_t len = wire_reply_encode(s->outrecs[s->n_out], &r);
+                s->outbox[s->n_out] = (struct fdpass_out) { .buf = s->outrecs[s->n_out], .len = len, .fd = fd };
                 s->outoff[s->n_out] = offloop;
                 s->n_out++;
                 c->inflight++; /* still ours until the kernel took it */
                 return;
         }
+        _cleanup_free_ uint8_t *rec = malloc(FDBR_WIRE_HEADER_SIZE + r.data_len);
+        if (!rec) {
+                closer_dispose(s, c->ue, fd, offloop);
+                c->broken = true;
+                return;
+        }
+        size_t len = wire_reply_encode(rec, &r);
         if (!c->q_head) {
-                int k = fdpass_send(c->fd, rec, sizeof rec, fd);
+                int k = fdpass_send(c->fd, rec, len, fd);
                 if (k != -EAGAIN) {
                         if (k < 0) {
                                 /* EPIPE, ECONNRESET: the client left; nothing to answer. */
                                 log_msg(LOG_DEBUG, "pid=%d: send: %s", (int) c->id.pid, strerror(-k));
                                 c->broken = true;
                         }
-                        closer_dispose(c->srv, c->ue, fd, offloop);
+                        closer_dispose(s, c->ue, fd, offloop);
                         return;
                 }
         }
-
-        if (conn_enqueue(c, rec, fd, offloop))
+        if (conn_enqueue(c, rec, len, fd, offloop))
                 c->inflight++; /* still ours until the kernel took it */
+}
+
+struct server *conn_server(const struct conn *c) {
+        return c->srv;
+}
+
+struct uidtab_entry *conn_account(const struct conn *c) {
+        return c->ue;
+}
+
+const struct identity *conn_identity(const struct conn *c) {
+        return &c->id;
+}
+
+void conn_job_begin(struct conn *c) {
+        conn_ref(c);
+        c->jobs++;
+}
+
+void conn_job_end(struct conn *c) {
+        c->jobs--;
+        conn_settle(c);
+        conn_unref(c);
+}
+
+void conn_forget(struct conn *c) {
+        c->inflight--;
+}
+
+void conn_answer(struct conn *c, struct request *r) {
+        struct server *s = c->srv;
+
+        if (r->def && !r->def->quiet)
+                request_audit(r);
+        if (r->out.denied)
+                s->n_denied++;
+        conn_reply(c, r->op, r->id, &r->out);
+}
+
+void conn_answer_status(struct conn *c, uint16_t op, uint32_t id, int status) {
+        struct outcome o = OUTCOME_INIT;
+        outcome_status(&o, status);
+        conn_reply(c, op, id, &o);
 }
 
 /* Sends the batch's replies in one call; what the socket cannot take yet
@@ -299,7 +352,7 @@ static void conn_send_batch(struct conn *c) {
                 if (i < sent || c->broken || c->closed) {
                         closer_dispose(s, c->ue, fd, s->outoff[i]);
                         c->inflight--;
-                } else if (!conn_enqueue(c, s->outrecs[i], fd, s->outoff[i]))
+                } else if (!conn_enqueue(c, s->outrecs[i], s->outbox[i].len, fd, s->outoff[i]))
                         c->inflight--;
         }
         s->n_out = 0;
@@ -308,7 +361,7 @@ static void conn_send_batch(struct conn *c) {
 static void conn_flush(struct conn *c) {
         while (c->q_head && !c->broken) {
                 struct qreply *q = c->q_head;
-                int k = fdpass_send(c->fd, q->rec, sizeof q->rec, q->fd);
+                int k = fdpass_send(c->fd, q->rec, q->len, q->fd);
                 if (k == -EAGAIN)
                         return;
                 if (k < 0)
@@ -319,7 +372,7 @@ static void conn_flush(struct conn *c) {
 }
 
 /* After any event: close if the connection is done, else re-arm. */
-static void conn_settle(struct conn *c) {
+void conn_settle(struct conn *c) {
         if (c->closed)
                 return;
         if (c->broken || (c->closing && !c->q_head && c->jobs == 0)) {
@@ -329,142 +382,10 @@ static void conn_settle(struct conn *c) {
         conn_update(c);
 }
 
-/* ---- requests in the lanes ---------------------------------------------- */
-
-static void conn_job_run(struct lane_job *j) {
-        struct request *r = container_of(j, struct request, lj);
-        request_fs(r, false);
-}
-
-/* A request that ends without having run: its reply (if any) is the
- * caller's. */
-static void conn_job_end(struct conn *c, struct request *r) {
-        event_del(&r->deadline);
-        c->jobs--;
-        request_free(r);
-}
-
-/* A client that leaves takes its waiting requests with it: they would only
- * occupy workers for nobody.  Running ones complete into the closed
- * connection. */
-static void conn_drop_held(struct conn *c) {
-        struct uidtab_entry *ue = c->ue;
-        struct server *s = c->srv;
-        struct lane *lanes[] = { &s->general, &s->local };
-
-        for (size_t i = 0; i < ELEMENTSOF(lanes); i++) {
-                struct uidtab_lane *ul = &ue->lanes[lanes[i]->index];
-                for (struct lane_job *j = ul->held_head, *next; j; j = next) {
-                        next = j->held_next;
-                        struct request *r = container_of(j, struct request, lj);
-                        if (r->conn != c || !lane_cancel(j))
-                                continue;
-                        c->inflight--;
-                        conn_job_end(c, r);
-                        conn_unref(c);
-                }
-        }
-}
-
-static void conn_job_complete(struct lane_job *j, int status) {
-        struct request *r = container_of(j, struct request, lj);
-        struct conn *c = r->conn;
-        struct server *s = c->srv;
-        int reply_status = request_status(r);
-        /* Opened in a worker: the file may be anywhere, its close may block. */
-        int fd = r->result > 0 ? TAKE_FD(r->result) : -1;
-
-        if (status < 0) {
-                /* No worker could be started. */
-                conn_reply(c, r->op, r->id, -status, -1, false);
-        } else if (r->timed_out) {
-                /* The client was told ETIMEDOUT: whatever the work did, its
-                 * result is not used, and the record says what happened. */
-                struct audit_record rec = {
-                        .id = r->identity, .account = r->identity->account, .op = r->op, .path = r->path,
-                        .path_len = r->path_len, .flags = r->flags, .rule = r->verdict.rule, .status = ETIMEDOUT,
-                        .reason = reply_status == 0 ? "completed after the timeout; result discarded"
-                                                            : "failed after the timeout; result discarded",
-                        .generation = r->generation,
-                };
-                audit_log(&rec);
-        } else {
-                request_audit(r);
-                if (r->fs.denied)
-                        s->n_denied++;
-                conn_reply(c, r->op, r->id, reply_status, fd, true);
-                fd = -1;
-        }
-        closer_close(s, c->ue, fd);
-        conn_job_end(c, r);
-        conn_settle(c);
-        conn_unref(c);
-}
-
-/* A filesystem that does not answer (a hung FUSE server, a dead NFS
- * server) delays only this request: the client hears ETIMEDOUT now.  A
- * request that has not started yet never will; one that is running may
- * finish, but its result is discarded (and a descriptor closed off the
- * loop). */
-static void conn_job_timeout(evutil_socket_t fd, short what, void *arg) {
-        struct request *r = arg;
-        struct conn *c = r->conn;
-        bool cancelled = lane_cancel(&r->lj);
-
-        struct audit_record rec = {
-                .id = r->identity, .account = r->identity->account, .op = r->op, .path = r->path,
-                .path_len = r->path_len,
-                .flags = r->flags, .rule = r->verdict.rule, .status = ETIMEDOUT,
-                .reason = cancelled ? "timed out waiting for a worker; cancelled" : "timed out in the filesystem",
-                .generation = r->generation,
-        };
-        audit_log(&rec);
-        conn_reply(c, r->op, r->id, ETIMEDOUT, -1, false);
-        if (cancelled) {
-                conn_job_end(c, r);
-                conn_settle(c);
-                conn_unref(c);
-                return;
-        }
-        r->timed_out = true;
-        log_msg(LOG_WARNING, "pid=%d: request %u for %s still blocked after the open timeout", (int) c->id.pid,
-                r->id, LOG_QUOTED(r->path, r->path_len));
-        conn_settle(c);
-}
-
-static void conn_defer(struct conn *c, const struct request *stack) {
-        struct server *s = c->srv;
-        struct request *r = request_copy(stack);
-        if (!r) {
-                conn_reply(c, stack->op, stack->id, ENOMEM, -1, false);
-                return;
-        }
-        r->conn = c;
-        r->lj.run = conn_job_run;
-        r->lj.complete = conn_job_complete;
-        evtimer_assign(&r->deadline, s->base, conn_job_timeout, r);
-
-        /* Work that stays on a local mount cannot hang: it has workers of
-         * its own, so that a hung FUSE or NFS mount, which may hold every
-         * general worker, never delays it.  Each lane gives every real
-         * user only a share of its threads; past it, the request waits its
-         * turn, its deadline running, while the connection goes on. */
-        const char *rel;
-        r->general = (r->fs.granted & POLICY_FOLLOW) || mounts_fast_dir(r->path, r->path_len, &rel) < 0;
-        if (lane_submit(r->general ? &s->general : &s->local, c->ue, &r->lj) < 0) {
-                request_free(r);
-                conn_reply(c, stack->op, stack->id, EAGAIN, -1, false);
-                return;
-        }
-        conn_ref(c);
-        c->jobs++;
-        s->n_deferred++;
-        evtimer_add(&r->deadline, s->open_timeout);
-}
-
 /* ---- receiving --------------------------------------------------------- */
 
-/* Answers one received record. */
+/* Answers one received record: framing here, the rest is the pipeline's
+ * (request.c), run on the loop or handed to a worker (defer.c). */
 static void conn_handle(struct conn *c, char *buf, const struct fdpass_msg *m) {
         struct server *s = c->srv;
         struct wire_request req;
@@ -483,47 +404,30 @@ static void conn_handle(struct conn *c, char *buf, const struct fdpass_msg *m) {
         if (k == -EPROTO) {
                 log_msg(LOG_INFO, "pid=%d: malformed record (%zu bytes), closing", (int) c->id.pid, m->len);
                 c->closing = true;
-                conn_reply(c, op, m->len >= 12 ? id : 0, EPROTO, -1, false);
+                conn_answer_status(c, op, m->len >= FDBR_WIRE_OFF_FLAGS ? id : 0, EPROTO);
                 return;
         }
-        /* The descriptors were already closed by fdpass_recv. */
+        /* The descriptors went to the closers already (fdpass's strays). */
         if (m->flags & FDPASS_BAD_CONTROL) {
-                conn_reply(c, op, id, EBADMSG, -1, false);
+                conn_answer_status(c, op, id, EBADMSG);
                 return;
         }
         /* Never evaluate a cut path. */
         if ((m->flags & FDPASS_TRUNCATED) && k != -EPROTONOSUPPORT)
                 k = -EINVAL;
         if (k < 0) {
-                conn_reply(c, op, id, -k, -1, false);
-                return;
-        }
-        if (req.op == FDBR_OP_PING) {
-                conn_reply(c, op, id, 0, -1, false);
-                return;
-        }
-        /* Ops 4-11 are well formed but not served yet (their handlers come
-         * next): EINVAL, as a broker that predates them answers. */
-        if (req.op > FDBR_OP_CHECK) {
-                conn_reply(c, op, id, EINVAL, -1, false);
+                conn_answer_status(c, op, id, -k);
                 return;
         }
 
         /* The buffer has one spare byte past the largest record. */
         buf[FDBR_WIRE_HEADER_SIZE + req.path_len] = 0;
-
-        if (request_decide(&r, &req, &c->id, s->policy, s->generation)) {
-                request_fs(&r, true);
-                if (r.fs.deferred) {
-                        conn_defer(c, &r);
-                        return;
-                }
-        }
-        request_audit(&r);
-        if (r.fs.denied)
-                s->n_denied++;
-        /* Opened by the loop: on a local filesystem, its close never waits. */
-        conn_reply(c, op, id, request_status(&r), r.result > 0 ? r.result : -1, false);
+        if (request_start(&r, &req, &c->id, s))
+                defer_request(c, &r);
+        else
+                conn_answer(c, &r);
+        outcome_clear(&r.out);
+        fsop_clear(&r.fs);
 }
 
 /* Reads and answers up to budget records, a batch at a time, replies sent

@@ -26,3 +26,28 @@ void conn_shutdown_all(struct server *s);
  * closed) is gone: connections stopped for lack of room are read again. */
 void conn_fds_returned(struct server *s, struct uidtab_entry *ue);
 void conn_close_done(struct server *s, struct uidtab_entry *ue);
+
+/* ---- for the pipeline (request.c) and the deferral of work (defer.c) ---------- */
+
+struct request;
+
+struct server *conn_server(const struct conn *c);
+/* The real user the connection is counted against. */
+struct uidtab_entry *conn_account(const struct conn *c);
+const struct identity *conn_identity(const struct conn *c);
+
+/* Replies with r->out (taking its descriptor and data) and writes its
+ * audit record; or replies with a bare status. */
+void conn_answer(struct conn *c, struct request *r);
+void conn_answer_status(struct conn *c, uint16_t op, uint32_t id, int status);
+
+/* A request of c goes to a lane: c stays allocated (not necessarily
+ * connected) until conn_job_end. */
+void conn_job_begin(struct conn *c);
+void conn_job_end(struct conn *c);
+/* A received request that will never be answered (its client is gone). */
+void conn_forget(struct conn *c);
+
+void conn_settle(struct conn *c);
+void conn_ref(struct conn *c);
+void conn_unref(struct conn *c);

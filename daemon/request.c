@@ -7,6 +7,7 @@
 
 #include "audit.h"
 #include "macro.h"
+#include "server.h"
 
 unsigned request_need(uint32_t flags) {
         unsigned need = 0;
@@ -30,24 +31,18 @@ static void request_bind(struct request *r) {
         r->fs.subject = &r->subject;
 }
 
-bool request_decide(struct request *r, const struct wire_request *req, struct identity *identity,
-                    const struct policy *policy, unsigned generation) {
-        *r = (struct request) {
-                .policy = (struct policy *) policy,
-                .generation = generation,
-                .identity = identity,
-                .op = req->op,
-                .id = req->id,
-                .flags = req->flags,
-                .mode = req->mode,
-                .need = request_need(req->flags),
-                .path_len = req->path_len,
-                .path = req->path,
-        };
-        if (policy_uses_user_name(policy))
-                identity_resolve_user_name(identity);
-        identity_subject(identity, &r->subject);
-        policy_match(policy, &r->subject, r->path, r->path_len, r->need, &r->verdict);
+static void request_refuse(struct request *r, const char *reason) {
+        r->out.status = EACCES;
+        r->out.denied = true;
+        r->out.reason = reason;
+        r->out.rule = r->verdict.rule;
+}
+
+/* The policy's decision on the request path, before the filesystem is
+ * touched.  True when allowed. */
+static bool request_decide(struct request *r) {
+        r->need = r->def->need(r);
+        policy_match(r->policy, &r->subject, r->path, r->path_len, r->need, &r->verdict);
         /* `append` grants writing only where every write lands at the end:
          * WRITE with APPEND, never TRUNC.  Where it is what the rules give,
          * it is what is needed, here and on the real path under follow. */
@@ -56,12 +51,11 @@ bool request_decide(struct request *r, const struct wire_request *req, struct id
                 r->need = (r->need & ~POLICY_WRITE) | POLICY_APPEND;
 
         if (!policy_verdict_allows(&r->verdict, r->need)) {
-                r->result = -EACCES;
-                r->fs.denied = true;
-                r->fs.reason = r->verdict.denied ? "deny rule" : r->verdict.rule ? "permission not granted" : "no rule";
+                request_refuse(r, r->verdict.denied ? "deny rule"
+                                  : r->verdict.rule ? "permission not granted"
+                                                    : "no rule");
                 return false;
         }
-
         r->fs = (struct fsop) {
                 .flags = r->flags,
                 .mode = r->mode,
@@ -74,13 +68,53 @@ bool request_decide(struct request *r, const struct wire_request *req, struct id
         return true;
 }
 
-void request_fs(struct request *r, bool cached) {
-        r->fs.cached = cached;
+bool request_start(struct request *r, const struct wire_request *req, struct identity *identity,
+                   const struct server *s) {
+        *r = (struct request) {
+                .def = op_get(req->op),
+                .policy = s->policy,
+                .generation = s->generation,
+                .identity = identity,
+                .op = req->op,
+                .id = req->id,
+                .flags = req->flags,
+                .mode = req->mode,
+                .path_len = req->path_len,
+                .path = req->path,
+                .out = OUTCOME_INIT,
+        };
+        if (!r->def) {
+                outcome_status(&r->out, EINVAL);
+                return false;
+        }
+        if (policy_uses_user_name(s->policy))
+                identity_resolve_user_name(identity);
+        identity_subject(identity, &r->subject);
+        if (r->def->state) {
+                r->def->state(r, s);
+                return false;
+        }
+        if (!request_decide(r))
+                return false;
+        r->fs.cached = true;
+        r->def->fs(r);
+        return r->fs.deferred;
+}
+
+void request_run(struct request *r) {
+        r->fs.cached = false;
         r->fs.deferred = false;
-        r->result = fsop_run(&r->fs);
-        /* A CHECK answers a status, never a descriptor. */
-        if (r->result > 0 && r->op != FDBR_OP_OPEN)
-                r->result = 0;
+        r->def->fs(r);
+}
+
+void request_fs_result(struct request *r, int result) {
+        if (r->fs.deferred)
+                return;
+        outcome_result(&r->out, result, !r->fs.cached);
+        r->out.denied = r->fs.denied;
+        r->out.reason = r->fs.reason;
+        r->out.rule = r->fs.rule ? r->fs.rule : r->verdict.rule;
+        r->out.judged_path = TAKE_PTR(r->fs.judged_path);
 }
 
 struct request *request_copy(const struct request *r) {
@@ -93,6 +127,7 @@ struct request *request_copy(const struct request *r) {
         c->path = c->path_buf;
         c->policy = policy_ref(r->policy);
         c->fs.judged_path = NULL; /* the original keeps its own */
+        c->out = OUTCOME_INIT;
         request_bind(c);
         return c;
 }
@@ -100,14 +135,13 @@ struct request *request_copy(const struct request *r) {
 void request_free(struct request *r) {
         if (!r)
                 return;
-        if (r->result > 0)
-                safe_close(r->result);
+        outcome_clear(&r->out);
         fsop_clear(&r->fs);
         policy_unref(r->policy);
         free(r);
 }
 
-void request_audit(struct request *r) {
+void request_audit(const struct request *r) {
         struct audit_record rec = {
                 .id = r->identity,
                 .account = r->identity->account,
@@ -115,17 +149,12 @@ void request_audit(struct request *r) {
                 .path = r->path,
                 .path_len = r->path_len,
                 .flags = r->flags,
-                .denied = r->fs.denied,
-                .rule = r->fs.rule ? r->fs.rule : r->verdict.rule,
-                .status = request_status(r),
-                .reason = r->fs.reason,
-                .judged_path = r->fs.judged_path,
+                .denied = r->out.denied,
+                .rule = r->out.rule,
+                .status = r->out.status,
+                .reason = r->out.reason,
+                .judged_path = r->out.judged_path,
                 .generation = r->generation,
         };
-        if (r->timed_out)
-                rec.reason = "timed out in the filesystem";
         audit_log(&rec);
-        /* The record was its only reader, and a request answered on the
-         * loop is never freed. */
-        fsop_clear(&r->fs);
 }

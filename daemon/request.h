@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* One OPEN or CHECK, from decoded record to status and descriptor.  The
- * policy decides on the request path first (the filesystem is not touched
- * for a path the policy refuses); then fsop resolves and judges the file,
- * on the event loop when that cannot block, otherwise in a worker. */
+/* One request through the pipeline: decoded record → op → decision on
+ * the request path → the op's work (on the loop when it cannot block,
+ * else in a worker) → one outcome → reply and audit record.  Transport
+ * (conn.c) and deferral to workers (defer.c) are elsewhere. */
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -13,15 +13,19 @@
 
 #include "fsop.h"
 #include "identity.h"
-#include "policy.h"
 #include "lane.h"
+#include "ops.h"
+#include "outcome.h"
+#include "policy.h"
 #include "wire.h"
 
 struct conn;
+struct server;
 
 struct request {
         struct lane_job lj;
         struct conn *conn;
+        const struct op_def *def;
         struct policy *policy;          /* owned reference only when copied for a worker */
         unsigned generation;
         struct identity *identity;      /* the connection's */
@@ -33,37 +37,37 @@ struct request {
         unsigned need;
         struct policy_verdict verdict;
         struct fsop fs;
-        int result;                     /* a descriptor (OPEN), 0, or -errno */
+        struct outcome out;
         bool timed_out;                 /* the client was answered ETIMEDOUT already */
         bool general;                   /* in the general workers, not the local ones */
         struct event deadline;
-        size_t path_len;
-        const char *path;               /* NUL-terminated */
-        char path_buf[];                /* the path, in a copy for a worker */
+        size_t path_len;                /* the path area (RENAME: src NUL dst) */
+        const char *path;               /* NUL-terminated after the area */
+        char path_buf[];                /* the path area, in a copy for a worker */
 };
 
-/* Fills r for one decoded request of identity (path must be NUL-terminated
- * at req->path_len) and decides it on its path.  Returns true when the
- * filesystem has to be asked; false when it is settled (r->result). */
-bool request_decide(struct request *r, const struct wire_request *req, struct identity *identity,
-                    const struct policy *policy, unsigned generation);
+/* Starts one decoded request of identity (the path area NUL-terminated
+ * at req->path_len) and carries it as far as the loop may.  Returns true
+ * when the rest is to be done in a worker (request_run); false when
+ * r->out is final. */
+bool request_start(struct request *r, const struct wire_request *req, struct identity *identity,
+                   const struct server *s);
 
-/* Asks the filesystem.  cached: on the loop, never blocking; afterwards
- * r->fs.deferred tells whether it must be run again in a worker. */
-void request_fs(struct request *r, bool cached);
+/* The rest, in a worker. */
+void request_run(struct request *r);
 
 /* A copy of r that owns its path and a policy reference, for a worker. */
 struct request *request_copy(const struct request *r);
+/* Frees r; its outcome's descriptor must have been taken. */
 void request_free(struct request *r);
 
-/* The status a reply carries for r->result. */
-static inline int request_status(const struct request *r) {
-        return r->result < 0 ? -r->result : 0;
-}
+/* The record of r's outcome (denials always, the rest from info). */
+void request_audit(const struct request *r);
 
-/* Writes the audit record for r's outcome (denials always), and frees
- * what only the record needed. */
-void request_audit(struct request *r);
+/* For the ops' filesystem handlers: takes the result of an fsop call
+ * (a descriptor, 0 or -errno) and the fsop's report into r->out, unless
+ * the call was deferred. */
+void request_fs_result(struct request *r, int result);
 
-/* The POLICY_* permissions a set of FDBR_F_* flags asks for. */
+/* The POLICY_* permissions OPEN/CHECK flags ask for. */
 unsigned request_need(uint32_t flags);

@@ -285,3 +285,18 @@ void server_status(const struct server *s, char *buf, size_t size) {
                  (unsigned long long) s->n_denied, s->generation, policy_rule_count(s->policy),
                  (unsigned long long) mounts_reloads());
 }
+
+void server_status_text(const struct server *s, FILE *f) {
+        fprintf(f, "version=%s\n", FDBR_VERSION);
+        fprintf(f, "clients=%u\n", s->n_conns);
+        fprintf(f, "requests=%llu\n", (unsigned long long) s->n_requests);
+        fprintf(f, "denied=%llu\n", (unsigned long long) s->n_denied);
+        fprintf(f, "in_workers=%llu\n", (unsigned long long) s->n_deferred);
+        fprintf(f, "timed_out=%llu\n", (unsigned long long) s->n_timed_out);
+        fprintf(f, "policy_generation=%u\n", s->generation);
+        fprintf(f, "policy_rules=%zu\n", policy_rule_count(s->policy));
+        fprintf(f, "descriptors_held=%u\n", s->held_fds);
+        fprintf(f, "descriptors_closing=%u\n", s->closing_fds);
+        fprintf(f, "mount_table_reads=%llu\n", (unsigned long long) mounts_reloads());
+        fprintf(f, "refuses_client_descriptors=%s\n", s->rights_refused ? "yes" : "no");
+}

@@ -8,6 +8,7 @@
 #include <event2/event_struct.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/queue.h>
 
 #include "policy.h"
@@ -34,6 +35,10 @@
 #define SERVER_CLOSERS 16
 
 enum { LANE_GENERAL, LANE_LOCAL, LANE_CLOSER };
+
+/* Replies up to this size (a STAT's included) join the batch sent in one
+ * call; larger ones go on their own. */
+#define SERVER_OUT_INLINE (FDBR_WIRE_HEADER_SIZE + FDBR_WIRE_STATX_SIZE)
 
 struct server_config {
         unsigned max_clients;
@@ -85,6 +90,7 @@ struct server {
         uint64_t n_requests;
         uint64_t n_denied;
         uint64_t n_deferred;              /* requests that went to a worker */
+        uint64_t n_timed_out;
         /* Receive buffers shared by every connection: the loop reads one
          * connection at a time, and an idle connection then costs no
          * buffer.  One byte more than a record so the path can be
@@ -92,7 +98,7 @@ struct server {
         char bufs[SERVER_BATCH][FDBR_WIRE_REQUEST_MAX + 1];
         /* Replies of the batch being handled, sent together. */
         struct fdpass_out outbox[SERVER_BATCH];
-        uint8_t outrecs[SERVER_BATCH][FDBR_WIRE_REPLY_SIZE];
+        uint8_t outrecs[SERVER_BATCH][SERVER_OUT_INLINE];
         bool outoff[SERVER_BATCH];        /* the descriptor is closed off the loop */
         unsigned n_out;
 };
@@ -115,6 +121,9 @@ void server_shutdown(struct server *s);
 /* Reads /etc/subuid again (start, SIGHUP); keeps the old table when it
  * cannot. */
 void server_load_accounts(struct server *s);
+
+/* The STATUS op's text: one key=value a line. */
+void server_status_text(const struct server *s, FILE *f);
 
 /* A short summary for STATUS=. */
 void server_status(const struct server *s, char *buf, size_t size);
