@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,74 @@ static const char *describe_fd(int fd, char *buf, size_t size) {
         return buf;
 }
 
+/* "name(uid)" for the log; the number alone when the database does not
+ * know it.  Called at start, before any thread exists. */
+static const char *owner_name(uid_t uid, gid_t gid, char *buf, size_t size) {
+        const struct passwd *pw = getpwuid(uid);
+        char user[64];
+
+        if (pw)
+                snprintf(user, sizeof user, "%s(%u)", pw->pw_name, (unsigned) uid);
+        else
+                snprintf(user, sizeof user, "%u", (unsigned) uid);
+        const struct group *gr = getgrgid(gid);
+        if (gr)
+                snprintf(buf, size, "%s:%s(%u)", user, gr->gr_name, (unsigned) gid);
+        else
+                snprintf(buf, size, "%s:%u", user, (unsigned) gid);
+        return buf;
+}
+
+/* systemd serves the socket with SocketMode= (0666 in our unit), but other
+ * supervisors do not: systemd-socket-activate makes it 0644, whatever the
+ * umask.  Connecting needs write permission on the socket file and search
+ * permission on every directory above it; a client refused either gets
+ * EACCES before it ever reaches us, so nothing of ours would show why.
+ * Only "other" is judged: a socket meant for one group is still worth a
+ * word, since the policy, not the file mode, is where access is decided. */
+static void warn_unreachable(int fd) {
+        struct sockaddr_un sa = {};
+        socklen_t len = sizeof sa;
+        char who[128];
+        struct stat st;
+
+        if (getsockname(fd, (struct sockaddr *) &sa, &len) < 0 || len <= offsetof(struct sockaddr_un, sun_path) ||
+            sa.sun_path[0] != '/')
+                return;  /* abstract or unnamed: no file, no mode */
+        /* The kernel may return sun_path without a terminator when it is
+         * full; sa is one byte too short to add one, so copy. */
+        char path[sizeof sa.sun_path + 1];
+        size_t n = len - offsetof(struct sockaddr_un, sun_path);
+        memcpy(path, sa.sun_path, n);
+        path[n] = 0;
+
+        if (stat(path, &st) < 0) {
+                log_msg(LOG_WARNING, "%s: the passed socket's file cannot be examined (%m); clients may not reach it",
+                        path);
+                return;
+        }
+        if (!S_ISSOCK(st.st_mode))
+                return;
+        if (!(st.st_mode & S_IWOTH))
+                log_msg(LOG_WARNING,
+                        "%s: passed socket has mode %04o, owner %s: other users cannot connect (EACCES) "
+                        "whatever the policy grants them; give it mode 0666 (SocketMode=0666 in the "
+                        ".socket unit, or chmod 0666 %s)",
+                        path, (unsigned) (st.st_mode & 07777),
+                        owner_name(st.st_uid, st.st_gid, who, sizeof who), path);
+
+        for (char *slash = strrchr(path, '/'); slash && slash > path; slash = strrchr(path, '/')) {
+                *slash = 0;
+                if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH))
+                        log_msg(LOG_WARNING,
+                                "%s: directory of the passed socket has mode %04o, owner %s: other users "
+                                "cannot reach the socket (EACCES); give it mode 0755 (DirectoryMode=0755 "
+                                "in the .socket unit, or chmod o+x %s)",
+                                path, (unsigned) (st.st_mode & 07777),
+                                owner_name(st.st_uid, st.st_gid, who, sizeof who), path);
+        }
+}
+
 int listen_inherit(struct listen_socket *ret) {
         char desc[128];
         int n = sd_listen_fds(1);
@@ -66,6 +136,7 @@ int listen_inherit(struct listen_socket *ret) {
         if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
                 return log_errno(LOG_ERR, -errno, "cannot set passed socket non-blocking: %m");
 
+        warn_unreachable(fd);
         *ret = (struct listen_socket) { .fd = fd };
         return 1;
 }

@@ -12,7 +12,8 @@
 #     past the broker's own in-flight limit, reports a refusal, and exits
 #     as documented;
 #   - bubblewrap/sandbox.sh gives a sandbox without /etc and without the
-#     data one file, with `fdbroker cat` and `fdbroker exec`.
+#     data one file, with `fdbroker cat` and `fdbroker exec`; HOME, and
+#     what --setenv, --ro-bind and --bind add, are there.
 # Needs root: the broker runs as root, clients as nobody.
 #
 #   test-examples.sh SOURCE_DIR FDBROKERD FDBROKER SIZES
@@ -322,6 +323,30 @@ expect 1 as_nobody env FDBROKER="$fdbroker" "$sandbox" --socket "$sock" -- fdbro
 [ "$out" = "fdbroker: $root/bw/other.txt: Permission denied" ] || fail "sandbox: refusal printed '$out'"
 expect 3 as_nobody env FDBROKER="$fdbroker" "$sandbox" --socket "$tmp/nothing.sock" -- true
 expect 2 as_nobody "$sandbox" --bogus true
+
+# HOME is the sandbox's own /tmp; --setenv adds to the environment, and
+# replaces HOME.
+# shellcheck disable=SC2016 # expanded inside the sandbox
+expect 0 as_nobody env FDBROKER="$fdbroker" HOME=/nonexistent GREETING=outside "$sandbox" --socket "$sock" -- \
+        sh -c 'echo "$HOME ${GREETING:-unset}" && touch "$HOME/x"'
+[ "$out" = "/tmp unset" ] || fail "sandbox: HOME and the caller's environment: '$out'"
+# shellcheck disable=SC2016
+expect 0 as_nobody env FDBROKER="$fdbroker" "$sandbox" --socket "$sock" --setenv GREETING "hello there" \
+        --setenv HOME /home/sandbox -- sh -c 'echo "$HOME $GREETING"'
+[ "$out" = "/home/sandbox hello there" ] || fail "sandbox: --setenv: '$out'"
+# --ro-bind: readable, not writable; --bind: writes reach the host.
+mkdir -m 755 "$tmp/bw-in" "$tmp/bw-out"
+echo "bound in" >"$tmp/bw-in/file"
+chown nobody "$tmp/bw-out"
+expect 0 as_nobody env FDBROKER="$fdbroker" "$sandbox" --socket "$sock" --ro-bind "$tmp/bw-in" /in \
+        --bind "$tmp/bw-out" /out -- sh -c "cat /in/file && ! touch /in/new 2>/dev/null &&
+                fdbroker cat '$root/bw/report.txt' >/out/copy.txt"
+[ "$out" = "bound in" ] || fail "sandbox: --ro-bind: '$out'"
+[ ! -e "$tmp/bw-in/new" ] || fail "sandbox: wrote through --ro-bind"
+[ "$(cat "$tmp/bw-out/copy.txt")" = "the broker opened this for you" ] || fail "sandbox: --bind: nothing written"
+expect 2 as_nobody "$sandbox" --setenv GREETING
+expect 2 as_nobody "$sandbox" --setenv A=B c true
+expect 2 as_nobody "$sandbox" --ro-bind "$tmp/nothing" /in true
 
 kill "$daemon"
 wait "$daemon" || fail "fdbrokerd did not stop cleanly"

@@ -8,13 +8,19 @@
 #     the .pc file name the directories things were installed to;
 #   - every man page is lint-clean (mandoc -T lint, man --warnings) and
 #     mentions every option the programs' --help lists;
-#   - the installed policy, with the example drop-ins, is valid;
+#   - the installed policy, with the example drop-ins, is valid; installing
+#     again keeps an edited policy.conf and puts the shipped one next to it
+#     as policy.conf.default;
+#   - `cmake --install --prefix` with another prefix than the configured
+#     one: the .pc file and the units name that prefix, and a consumer
+#     builds from it;
 #   - a program built with nothing but `pkg-config --cflags --libs
 #     libfdbroker` against the installed tree, and the installed CLI, talk
 #     to the installed daemon as an unprivileged user.
 # Needs root (the daemon opens files as root, the clients run as nobody).
 #
 # Environment, set by CTest: FDBR_BUILD_DIR, FDBR_SOURCE_DIR, FDBR_VERSION,
+# FDBR_PREFIX (the configured CMAKE_INSTALL_PREFIX),
 # FDBR_{BIN,SBIN,LIB,INCLUDE,MAN,SYSCONF,DOC}DIR and FDBR_UNITDIR (absolute
 # install directories), FDBR_MAN (ON/OFF), CC, FDBR_CONSUMER_CFLAGS.
 
@@ -31,7 +37,7 @@ fail() {
         exit 1
 }
 
-for v in FDBR_BUILD_DIR FDBR_SOURCE_DIR FDBR_VERSION FDBR_BINDIR FDBR_SBINDIR FDBR_LIBDIR FDBR_INCLUDEDIR \
+for v in FDBR_BUILD_DIR FDBR_SOURCE_DIR FDBR_VERSION FDBR_PREFIX FDBR_BINDIR FDBR_SBINDIR FDBR_LIBDIR FDBR_INCLUDEDIR \
         FDBR_MANDIR FDBR_CONFDIR FDBR_DOCDIR FDBR_UNITDIR FDBR_MAN CC; do
         eval "[ -n \"\${$v:-}\" ]" || fail "$v is not set (run through ctest)"
 done
@@ -101,6 +107,7 @@ for f in policy.md protocol.md examples/policies/shares.conf examples/bubblewrap
 done
 [ -x "$doc/examples/bubblewrap/sandbox.sh" ] || fail "sandbox.sh installed without its x bit"
 cmp -s "$etc/policy.conf" "$FDBR_SOURCE_DIR/docs/examples/policy.conf" || fail "policy.conf differs from the example"
+[ ! -e "$etc/policy.conf.default" ] || fail "policy.conf.default installed next to the shipped policy.conf"
 
 soname=$(readelf -d "$lib/libfdbroker.so.$FDBR_VERSION" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = libfdbroker.so.0 ] || fail "SONAME is '$soname', expected libfdbroker.so.0"
@@ -173,6 +180,25 @@ if [ "$FDBR_MAN" = ON ]; then
                 grep -qF -- "$o" "$man/man1/fdbroker.1" || fail "fdbroker(1) does not document $o"
         done
 fi
+
+# ---- installing again --------------------------------------------------------
+
+# The package's files are replaced; the operator's policy is not.
+printf 'user=nobody /srv/edited/** read\n' >>"$etc/policy.conf"
+cp "$etc/policy.conf" "$tmp/edited.conf"
+: >"$lib/libfdbroker.so.$FDBR_VERSION"
+DESTDIR=$dest cmake --install "$FDBR_BUILD_DIR" >"$tmp/install.log" 2>&1 || {
+        cat "$tmp/install.log" >&2
+        fail "cmake --install, the second time"
+}
+cmp -s "$etc/policy.conf" "$tmp/edited.conf" || fail "installing again replaced the edited policy.conf"
+cmp -s "$etc/policy.conf.default" "$FDBR_SOURCE_DIR/docs/examples/policy.conf" ||
+        fail "installing again did not put the shipped policy next to the edited one as policy.conf.default"
+grep -q "Kept: .*policy.conf" "$tmp/install.log" || fail "installing again did not say it kept policy.conf"
+[ -s "$lib/libfdbroker.so.$FDBR_VERSION" ] || fail "installing again did not replace the library"
+# Back to the shipped policy for what follows.
+cp "$FDBR_SOURCE_DIR/docs/examples/policy.conf" "$etc/policy.conf"
+rm "$etc/policy.conf.default"
 
 # ---- the installed policy ---------------------------------------------------
 
@@ -300,6 +326,70 @@ out=$(as_nobody "$bin/fdbroker" --socket "$sock" cat "$tmp/data/a.txt") || fail 
 out=$(as_nobody "$tmp/work/sizes" -s "$sock" "$tmp/data/a.txt" "$tmp/data/new/made.txt") || fail "sizes failed: $out"
 [ "$(echo "$out" | sort)" = "22 $tmp/data/a.txt
 4 $tmp/data/new/made.txt" ] || fail "sizes printed:$(echo; echo "$out")"
+
+# ---- another prefix, given at install time ------------------------------------
+
+# `cmake --install build --prefix /usr` is how packages are made: the prefix
+# changes after configuration, and what names directories must follow it.
+# Staged under DESTDIR as well, because the policy and the units go to
+# absolute directories (/etc/fdbroker, systemd's unit directory) that must
+# not be written on the host by a test.
+prefix=/opt/fdbroker-test
+stage=$tmp/stage
+DESTDIR=$stage cmake --install "$FDBR_BUILD_DIR" --prefix "$prefix" >"$tmp/install.log" 2>&1 || {
+        cat "$tmp/install.log" >&2
+        fail "cmake --install --prefix $prefix"
+}
+# A configured directory under the configured prefix moves with the prefix.
+moved() {
+        case $1 in
+        "$FDBR_PREFIX"/*) echo "$prefix/${1#"$FDBR_PREFIX"/}" ;;
+        *) echo "$1" ;;
+        esac
+}
+plib=$(moved "$FDBR_LIBDIR")
+pinclude=$(moved "$FDBR_INCLUDEDIR")
+psbin=$(moved "$FDBR_SBINDIR")
+pdoc=$(moved "$FDBR_DOCDIR")
+need_exec "$stage$psbin/fdbrokerd"
+need_file "$stage$plib/libfdbroker.so.$FDBR_VERSION"
+need_file "$stage$pinclude/fdbroker.h"
+pc=$stage$plib/pkgconfig/libfdbroker.pc
+need_file "$pc"
+grep -qx "prefix=$prefix" "$pc" || fail "libfdbroker.pc installed with --prefix $prefix says:$(echo; cat "$pc")"
+grep -qx "ExecStart=$psbin/fdbrokerd --policy $FDBR_CONFDIR/policy.conf" "$stage$FDBR_UNITDIR/fdbroker.service" ||
+        fail "fdbroker.service installed with --prefix $prefix: $(grep '^ExecStart=' "$stage$FDBR_UNITDIR/fdbroker.service")"
+for u in fdbroker.service fdbroker.socket; do
+        grep -q "^Documentation=file://$pdoc/systemd.md" "$stage$FDBR_UNITDIR/$u" ||
+                fail "$u installed with --prefix $prefix: $(grep '^Documentation=' "$stage$FDBR_UNITDIR/$u")"
+done
+if grep -rqF "$FDBR_PREFIX/" "$pc" "$stage$FDBR_UNITDIR"; then
+        fail "installed with --prefix $prefix, still naming $FDBR_PREFIX:$(echo; grep -rF "$FDBR_PREFIX/" "$pc" "$stage$FDBR_UNITDIR")"
+fi
+# A consumer built from that .pc alone links the library installed there,
+# and works.
+flags=$(PKG_CONFIG_SYSROOT_DIR=$stage PKG_CONFIG_PATH=$stage$plib/pkgconfig pkg-config --cflags --libs libfdbroker) ||
+        fail "pkg-config --cflags --libs libfdbroker, installed with --prefix $prefix"
+case $flags in
+*"-I$stage$pinclude"*"-L$stage$plib"* | *"-L$stage$plib"*"-I$stage$pinclude"*) ;;
+*) fail "pkg-config gives '$flags', not the directories under --prefix $prefix" ;;
+esac
+# shellcheck disable=SC2086 # flags are words
+"$CC" -std=gnu17 -Wall -Wextra -Werror ${FDBR_CONSUMER_CFLAGS:-} -o "$tmp/work/consumer-prefix" \
+        "$tmp/work/consumer.c" $flags || fail "the consumer does not build against --prefix $prefix"
+LD_LIBRARY_PATH=$stage$plib ldd "$tmp/work/consumer-prefix" | grep -qF "$stage$plib/libfdbroker.so.0" ||
+        fail "the consumer does not load the library installed with --prefix $prefix"
+rm -f "$tmp/data/new/made.txt"
+out=$(as_nobody env LD_LIBRARY_PATH="$stage$plib" FDBROKER_SOCKET="$sock" "$tmp/work/consumer-prefix" \
+        "$tmp/data/a.txt" "$tmp/data/secret.txt" "$tmp/data/new/made.txt") || fail "the --prefix consumer failed: $out"
+[ "$out" = "$expected" ] || fail "the --prefix consumer printed:$(echo; echo "$out")"
+
+# Installing there again, the policy untouched: nothing next to it.
+DESTDIR=$stage cmake --install "$FDBR_BUILD_DIR" --prefix "$prefix" >"$tmp/install.log" 2>&1 ||
+        fail "cmake --install --prefix $prefix, the second time"
+cmp -s "$stage$FDBR_CONFDIR/policy.conf" "$FDBR_SOURCE_DIR/docs/examples/policy.conf" ||
+        fail "installing again changed an unedited policy.conf"
+[ ! -e "$stage$FDBR_CONFDIR/policy.conf.default" ] || fail "policy.conf.default installed next to an unedited policy"
 
 kill "$daemon"
 wait "$daemon" || fail "the installed fdbrokerd did not stop cleanly"

@@ -630,6 +630,62 @@ START_TEST(activation_two_refused) {
 }
 END_TEST
 
+/* What an unprivileged client gets from connect(). */
+static int connect_errno(void *arg) {
+        int fd = tu_connect(arg);
+        TU_REQUIRE(fd == -EACCES, "connect as nobody: %s, expected EACCES", fd >= 0 ? "connected" : strerror(-fd));
+        return 0;
+}
+
+/* A passed socket that other users cannot connect to is served as it is,
+ * and the log says so at start, with the path, mode, owner and the fix:
+ * otherwise every non-root client fails with EACCES and nothing of the
+ * broker's says why. */
+START_TEST(activation_unreachable_socket_warned) {
+        setup();
+        /* systemd-socket-activate makes its socket 0644, whatever the umask. */
+        pid_t pid = spawn_socket_activate((const char *[]) { "--seqpacket", "-l", F.listen_path, NULL });
+        int c = connect_retry(F.listen_path, SOCK_SEQPACKET);
+        ck_assert_int_eq(request(c, FDBR_OP_PING, 0, NULL, NULL), 0);
+        struct stat st;
+        ck_assert_int_eq(stat(F.listen_path, &st), 0);
+        ck_assert_msg(!(st.st_mode & S_IWOTH), "systemd-socket-activate made its socket %04o", st.st_mode & 07777);
+        tu_run_as(65534, 65534, connect_errno, F.listen_path);
+        assert_log_has(F.listen_path, "mode 0644", "owner root(0):", "other users cannot connect",
+                       "SocketMode=0666", "chmod 0666");
+        close(c);
+        stop(pid);
+
+        /* SocketMode=0666 in a directory every user may search: not a word. */
+        log_reset();
+        char *open_path = tu_strdupf("%s/open.sock", F.dir);
+        int lfd = make_listener(open_path, SOCK_SEQPACKET);
+        pid = start_activated(lfd, &(struct spawn) {}, NULL, NULL);
+        ck_assert_msg(!tu_log_has(&LD, "passed socket", NULL), "warned about a reachable socket:\n%s",
+                      tu_daemon_log(&LD));
+        stop(pid);
+        close(lfd);
+
+        /* DirectoryMode=0700: the socket is 0666, its directory is not
+         * searchable by others. */
+        log_reset();
+        char *closed_dir = tu_strdupf("%s/closed", F.dir);
+        char *closed_path = tu_strdupf("%s/fdbroker.sock", closed_dir);
+        ck_assert_int_eq(mkdir(closed_dir, 0700), 0);
+        lfd = make_listener(closed_path, SOCK_SEQPACKET);
+        pid = start_activated(lfd, &(struct spawn) {}, NULL, NULL);
+        tu_run_as(65534, 65534, connect_errno, closed_path);
+        assert_log_has(closed_dir, "directory of the passed socket has mode 0700", "DirectoryMode=0755");
+        ck_assert(!tu_log_has(&LD, "fdbroker.sock: passed socket", NULL));
+        stop(pid);
+        close(lfd);
+        free(open_path);
+        free(closed_dir);
+        free(closed_path);
+        teardown();
+}
+END_TEST
+
 /* ---- socket activation by our own supervisor ------------------------------ */
 
 /* Anything but one listening AF_UNIX SOCK_SEQPACKET socket is refused at
@@ -1550,6 +1606,7 @@ int main(void) {
         tcase_add_test(tc, activation_served);
         tcase_add_test(tc, activation_stream_refused);
         tcase_add_test(tc, activation_two_refused);
+        tcase_add_test(tc, activation_unreachable_socket_warned);
         tcase_add_test(tc, inherited_non_sockets_refused);
         tcase_add_test(tc, restart_serves_queued_clients);
         tcase_add_test(tc, restart_sigterm_serves_queued_clients);

@@ -4,24 +4,44 @@
 # /tmp or /run of the host, no network.  Whatever else it needs, it asks the
 # broker for, with fdbroker(1) or libfdbroker(3).
 #
-#   sandbox.sh [--socket PATH] [--] CMD [ARG...]
+#   sandbox.sh [--socket PATH] [--setenv NAME VALUE]... [--ro-bind SRC DEST]...
+#              [--bind SRC DEST]... [--] CMD [ARG...]
+#
+# The environment inside is PATH, FDBROKER_SOCKET, HOME=/tmp (the sandbox's
+# own, empty /tmp) and whatever --setenv adds.  --ro-bind and --bind put a
+# directory or file of the host in, read-only or writable: the sandbox then
+# reaches it directly, not through the broker.
 #
 # The broker knows the sandbox as the user running this script (run it as
 # that user, not as root).  See README.md next to this file.
 set -eu
 
 usage() {
-        echo "Usage: sandbox.sh [--socket PATH] [--] CMD [ARG...]" >&2
+        echo "Usage: sandbox.sh [--socket PATH] [--setenv NAME VALUE]... [--ro-bind SRC DEST]..." >&2
+        echo "                  [--bind SRC DEST]... [--] CMD [ARG...]" >&2
         exit 2
 }
 
 socket=${FDBROKER_SOCKET:-/run/fdbroker/fdbroker.sock}
+# What the caller adds, after our own settings so that theirs win.
+extra=()
 while [ $# -gt 0 ]; do
         case $1 in
         --socket)
                 [ $# -ge 2 ] || usage
                 socket=$2
                 shift 2
+                ;;
+        --setenv | --ro-bind | --bind)
+                [ $# -ge 3 ] || usage
+                if [ "$1" = --setenv ]; then
+                        case $2 in '' | *=*) usage ;; esac
+                elif [ ! -e "$2" ]; then
+                        echo "sandbox.sh: $1 $2: no such file or directory" >&2
+                        exit 2
+                fi
+                extra+=("$1" "$2" "$3")
+                shift 3
                 ;;
         --)
                 shift
@@ -90,4 +110,5 @@ if [ -n "$fdbroker" ]; then
         fi
 fi
 
-exec bwrap "${args[@]}" --setenv PATH "$path" --setenv FDBROKER_SOCKET "$inside" -- "$@"
+exec bwrap "${args[@]}" --setenv PATH "$path" --setenv FDBROKER_SOCKET "$inside" --setenv HOME /tmp \
+        "${extra[@]}" -- "$@"
