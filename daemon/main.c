@@ -27,7 +27,8 @@
 #include "policy.h"
 #include "server.h"
 
-#define DEFAULT_SOCKET "/run/fdbroker/fdbroker.sock"
+/* FDBR_DEFAULT_SOCKET comes from the build, which reads it from fdbroker.h. */
+#define DEFAULT_SOCKET FDBR_DEFAULT_SOCKET
 #define DEFAULT_POLICY FDBR_DEFAULT_POLICY
 
 struct options {

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "log.h"
 #include "macro.h"
 
@@ -92,13 +93,6 @@ bool mounts_fstype_is_local(const char *fstype) {
                 if (strcmp(fstype, local[i]) == 0)
                         return true;
         return false;
-}
-
-static uint32_t hash_bytes(const char *s, size_t n) {
-        uint32_t h = 2166136261u;
-        for (size_t i = 0; i < n; i++)
-                h = (h ^ (uint8_t) s[i]) * 16777619u;
-        return h;
 }
 
 static int cmp_entry(const void *a, const void *b) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "hash.h"
 #include "policy.h"
 
 #define POLICY_ALLOW_MASK                                                                               \
@@ -157,26 +158,6 @@ struct subject_spec {
         const char *unit_glob; /* SUBJECT_UNIT only; borrowed */
 };
 
-static inline uint32_t hash_bytes(const char *s, size_t n) {
-        uint32_t h = 2166136261u; /* FNV-1a */
-
-        for (size_t i = 0; i < n; i++) {
-                h ^= (unsigned char) s[i];
-                h *= 16777619u;
-        }
-        return h;
-}
-
-static inline uint32_t hash_id(uint32_t x) {
-        /* Consecutive ids are the common case: mix them so they do not
-         * fill neighbouring slots. */
-        x ^= x >> 16;
-        x *= 0x7feb352du;
-        x ^= x >> 15;
-        x *= 0x846ca68bu;
-        x ^= x >> 16;
-        return x;
-}
 
 struct name_entry {
         char *name;

@@ -6,4 +6,4 @@ add_library(fdbr-policy STATIC
   ${CMAKE_CURRENT_LIST_DIR}/policy-match.c
   ${CMAKE_CURRENT_LIST_DIR}/policy-grants.c)
 target_include_directories(fdbr-policy PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(fdbr-policy PUBLIC fdbr-proto)
+target_link_libraries(fdbr-policy PUBLIC fdbr-proto PRIVATE fdbr-build)

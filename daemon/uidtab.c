@@ -5,9 +5,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "hash.h"
+
 static unsigned bucket(const struct uidtab *t, uid_t uid) {
-        /* Fibonacci hashing spreads consecutive uids. */
-        return (unsigned) (((uint64_t) uid * 0x9E3779B97F4A7C15ull) >> 32) & (t->n_buckets - 1);
+        return hash_id(uid) & (t->n_buckets - 1);
 }
 
 static int grow(struct uidtab *t) {

@@ -8,7 +8,6 @@ fdbr_test(test-client
 target_include_directories(test-client PRIVATE ${PROJECT_SOURCE_DIR}/client)
 target_link_libraries(test-client PRIVATE libfdbroker PkgConfig::LIBEVENT ${CMAKE_DL_LIBS})
 target_compile_definitions(test-client PRIVATE
-  _GNU_SOURCE
   FDBR_TEST_LIBRARY="$<TARGET_FILE:libfdbroker>"
   FDBR_TEST_CLI="$<TARGET_FILE:fdbroker-cli>"
   FDBR_TEST_VERSION="${PROJECT_VERSION}")

@@ -13,7 +13,7 @@ foreach(h IN LISTS fdbr_fuzz_harnesses)
   add_executable(fuzz-regress-${h} ${fdbr_fuzz_dir}/fuzz-${h}.c ${fdbr_fuzz_${h}_extra}
     ${fdbr_fuzz_dir}/standalone.c)
   target_include_directories(fuzz-regress-${h} PRIVATE ${fdbr_fuzz_dir})
-  target_link_libraries(fuzz-regress-${h} PRIVATE fdbr-policy fdbr-proto)
+  target_link_libraries(fuzz-regress-${h} PRIVATE fdbr-policy fdbr-proto fdbr-build)
   add_test(NAME fuzz-regress-${h}
     COMMAND fuzz-regress-${h} ${fdbr_fuzz_dir}/corpus/${h} ${fdbr_fuzz_dir}/regress/${h})
   set_tests_properties(fuzz-regress-${h} PROPERTIES TIMEOUT 300)
@@ -47,7 +47,9 @@ if(FDBR_FUZZ)
     add_executable(fuzz-${h} ${fdbr_fuzz_dir}/fuzz-${h}.c ${fdbr_fuzz_${h}_extra} ${fdbr_fuzz_sources})
     target_include_directories(fuzz-${h} PRIVATE ${fdbr_fuzz_dir}
       $<TARGET_PROPERTY:fdbr-proto,INTERFACE_INCLUDE_DIRECTORIES>
-      $<TARGET_PROPERTY:fdbr-policy,INTERFACE_INCLUDE_DIRECTORIES>)
+      $<TARGET_PROPERTY:fdbr-policy,INTERFACE_INCLUDE_DIRECTORIES>
+      $<TARGET_PROPERTY:fdbr-util,INTERFACE_INCLUDE_DIRECTORIES>)
+    target_link_libraries(fuzz-${h} PRIVATE fdbr-warnings)
     target_compile_options(fuzz-${h} PRIVATE ${fdbr_fuzz_flags})
     target_link_options(fuzz-${h} PRIVATE ${fdbr_fuzz_flags})
     set_target_properties(fuzz-${h} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)

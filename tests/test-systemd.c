@@ -5,43 +5,9 @@
  * protocol and the watchdog, exit on idle, and the daemon inside the limits
  * its unit file sets.
  *
- * Compiled a second time with FDBR_ENV_PROBE, this file is a tiny
- * LD_PRELOAD module instead: it records the daemon's LISTEN_* variables at
- * start and at exit.  /proc/PID/environ cannot show them: it is the block
- * the process was started with, and unsetenv() does not touch it. */
+ * The daemon's LISTEN_* variables are recorded by systemd-probe.c, loaded
+ * into it with LD_PRELOAD. */
 
-#ifdef FDBR_ENV_PROBE
-
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-
-static void probe_record(const char *phase) {
-        const char *out = getenv("FDBR_ENV_PROBE");
-        const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID"), *names = getenv("LISTEN_FDNAMES");
-        char line[512];
-
-        if (!out)
-                return;
-        int n = snprintf(line, sizeof line, "%s pid=%d LISTEN_FDS=%s LISTEN_PID=%s LISTEN_FDNAMES=%s\n", phase,
-                         (int) getpid(), fds ? fds : "-", pid ? pid : "-", names ? names : "-");
-        int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0 || n <= 0)
-                return;
-        (void) !write(fd, line, (size_t) n < sizeof line ? (size_t) n : sizeof line - 1);
-        close(fd);
-}
-
-__attribute__((constructor)) static void probe_start(void) {
-        probe_record("start");
-}
-
-__attribute__((destructor)) static void probe_exit(void) {
-        probe_record("exit");
-}
-
-#else
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -1634,5 +1600,3 @@ int main(void) {
 
         return tu_run_suite(s);
 }
-
-#endif
