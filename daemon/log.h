@@ -33,7 +33,7 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * (denials); level only sets the priority. */
 void log_always(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Logs and returns r (a negative errno), for "return log_error_errno(r, ...)". */
+/* Logs and returns r (a negative errno), for "return log_errno(LOG_ERR, r, ...)". */
 int log_errno(int level, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* At most a burst of messages per interval from one source, so that a

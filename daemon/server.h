@@ -27,7 +27,9 @@
  * them and the daemon's own needs (journal, mount table, pidfds). */
 #define SERVER_FD_RESERVE 64
 /* Records read, and replies sent, per system call and per turn of one
- * connection before the loop moves on to others. */
+ * connection before the loop moves on to others.  A connection's batch is
+ * smaller still: never more than its room for jobs in the lanes
+ * (CONN_JOBS_MAX, 8), since any record of it may go to a worker. */
 #define SERVER_BATCH 32
 /* Workers for cold lookups and creates on local mounts. */
 #define SERVER_LOCAL_WORKERS 4
