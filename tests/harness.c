@@ -497,3 +497,38 @@ void tu_set_nonblock(int fd) {
         ck_assert_int_ge(fl, 0);
         ck_assert_int_eq(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
 }
+
+static char *cli_dir;
+static pid_t cli_owner;
+
+static void cli_cleanup(void) {
+        if (cli_dir && getpid() == cli_owner)
+                tu_rm_rf(cli_dir);
+}
+
+const char *tu_cli_path(void) {
+        static char *path;
+        if (path)
+                return path;
+        char *dir = tu_mkdtemp();
+        cli_dir = strdup(dir);
+        cli_owner = getpid();
+        atexit(cli_cleanup);
+        ck_assert_int_eq(chmod(dir, 0755), 0);
+        char *src_dir = tu_strdupf("%s", FDBR_CLI_PATH);
+        *strrchr(src_dir, '/') = 0;
+        char *cmd = tu_strdupf("cp '%s' '%s'/libfdbroker.so* '%s/'", FDBR_CLI_PATH, src_dir, dir);
+        ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+        ck_assert_int_eq(setenv("LD_LIBRARY_PATH", dir, 1), 0);
+        path = tu_strdupf("%s/%s", dir, strrchr(FDBR_CLI_PATH, '/') + 1);
+        free(cmd);
+        free(src_dir);
+        free(dir);
+        return path;
+}
+
+/* Every suite that starts daemons needs root: it runs them as root and
+ * its clients as other users. */
+__attribute__((constructor)) static void harness_require_root(void) {
+        tu_require_root();
+}

@@ -78,6 +78,12 @@ bool tu_closed(int fd, int timeout_ms);
 
 /* ---- unprivileged clients --------------------------------------------- */
 
+/* The fdbroker command for clients of other uids: the build tree may be
+ * out of their reach (a clone under /root, mode 0700), so they run a copy
+ * (with a copy of libfdbroker, found through LD_LIBRARY_PATH, which this
+ * sets) in a directory everyone can search.  Made once per process. */
+const char *tu_cli_path(void);
+
 /* Runs fn in a forked child that dropped to uid/gid (no supplementary
  * groups).  fn returns 0 on success; TU_REQUIRE in it reports the failing
  * condition, which the parent turns into a test failure. */

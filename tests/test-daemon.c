@@ -755,7 +755,7 @@ static int run_cli(const char *const *args, const char *in, struct cli_run *r) {
         if (pid < 0)
                 return -1;
         if (pid == 0) {
-                const char *argv[16] = { FDBR_CLI_PATH, "--socket", E.d.socket };
+                const char *argv[16] = { tu_cli_path(), "--socket", E.d.socket };
                 size_t n = 3;
                 for (; *args && n < 15; args++)
                         argv[n++] = *args;
@@ -823,6 +823,7 @@ static int child_cli(void *arg) {
 }
 
 START_TEST(cli_against_daemon) {
+        (void) tu_cli_path(); /* copied here, as root: the child could not */
         tu_run_as(TU_NOBODY, TU_NOBODY, child_cli, NULL);
         struct stat st;
         ck_assert_int_eq(stat(P("data/out/written"), &st), 0);
@@ -832,7 +833,7 @@ START_TEST(cli_against_daemon) {
         char *sock = strdup(E.d.socket);
         tu_daemon_stop(&E.d);
         struct cli_run r;
-        const char *const args[] = { FDBR_CLI_PATH, "--socket", sock, "ping", NULL };
+        const char *const args[] = { tu_cli_path(), "--socket", sock, "ping", NULL };
         pid_t pid = fork();
         if (pid == 0) {
                 int devnull = open("/dev/null", O_WRONLY);

@@ -44,6 +44,15 @@ done
 
 tmp=$(mktemp -d /tmp/fdbr-examples-XXXXXX)
 chmod 755 "$tmp"
+
+# The clients run as other users, and the build tree may be out of their
+# reach (a clone under /root, mode 0700): they run copies, the library
+# found through LD_LIBRARY_PATH.
+mkdir "$tmp/bin"
+cp "$fdbroker" "$(dirname "$fdbroker")"/libfdbroker.so* "$sizes" "$tmp/bin/"
+fdbroker=$tmp/bin/$(basename "$fdbroker")
+sizes=$tmp/bin/$(basename "$sizes")
+export LD_LIBRARY_PATH="$tmp/bin"
 daemon=
 cgroups=
 cleanup() {

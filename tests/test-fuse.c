@@ -925,6 +925,7 @@ static Suite *fuse_suite(void) {
 }
 
 int main(void) {
+        tu_require_fuse();
         signal(SIGPIPE, SIG_IGN);
         return tu_run_suite(fuse_suite());
 }

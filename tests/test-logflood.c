@@ -405,10 +405,7 @@ START_TEST(blocked_path_cannot_forge) {
 END_TEST
 
 int main(void) {
-        if (geteuid() != 0) {
-                fprintf(stderr, "needs root\n");
-                return 77;
-        }
+        tu_require_fuse();
         Suite *s = suite_create("logflood");
         TCase *tc = tcase_create("log");
         tcase_set_timeout(tc, 120);

@@ -426,6 +426,7 @@ static Suite *mounts_suite(void) {
 }
 
 int main(void) {
+        tu_require_fuse();
         signal(SIGPIPE, SIG_IGN);
         return tu_run_suite(mounts_suite());
 }

@@ -86,6 +86,21 @@ char *tu_strdupf(const char *fmt, ...) {
         return s;
 }
 
+void tu_require_root(void) {
+        if (geteuid() == 0)
+                return;
+        fprintf(stderr, "skipped: the suite runs daemons as root and clients as other users\n");
+        exit(TU_SKIP);
+}
+
+void tu_require_fuse(void) {
+        tu_require_root();
+        if (access("/dev/fuse", R_OK | W_OK) == 0)
+                return;
+        fprintf(stderr, "skipped: /dev/fuse is not usable here\n");
+        exit(TU_SKIP);
+}
+
 int tu_run_suite(Suite *s) {
         SRunner *sr = srunner_create(s);
         srunner_set_fork_status(sr, CK_FORK);

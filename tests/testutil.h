@@ -39,3 +39,9 @@ char *tu_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Runs a Suite with CK_FORK (each test in its own process) and returns the
  * process exit status for main(). */
 int tu_run_suite(Suite *s);
+
+/* Exit status of a suite that cannot run here (CTest's SKIP_RETURN_CODE). */
+#define TU_SKIP 77
+/* Exits TU_SKIP, saying why, unless running as root / FUSE is usable. */
+void tu_require_root(void);
+void tu_require_fuse(void);
