@@ -307,7 +307,8 @@ mkdir -m 700 "$root/bw"
 echo "the broker opened this for you" >"$root/bw/report.txt"
 echo "not for the sandbox" >"$root/bw/other.txt"
 chmod 600 "$root/bw/report.txt" "$root/bw/other.txt"
-sandbox=$examples/bubblewrap/sandbox.sh
+cp "$examples/bubblewrap/sandbox.sh" "$tmp/bin/"
+sandbox=$tmp/bin/sandbox.sh
 
 # bwrap runs unprivileged, in a user namespace of its own.
 if ! out=$(as_nobody bwrap --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib \
