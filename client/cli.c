@@ -50,6 +50,11 @@ void cli_help(void) {
                "  mv [--no-clobber] SRC DST     rename SRC to DST, atomically; with\n"
                "                                --no-clobber fail if DST exists\n"
                "  status                        the broker's counters (root only)\n"
+               "  run [--no-fallback] -- CMD [ARG...]\n"
+               "                                run CMD with its file system calls asked of\n"
+               "                                the broker first; a refusal by policy lets\n"
+               "                                the call run with CMD's own rights, or\n"
+               "                                fails it with EACCES under --no-fallback\n"
                "\n"
                "Options:\n"
                "  --socket PATH   the broker's socket (default: $%s,\n"
@@ -63,7 +68,8 @@ void cli_help(void) {
                "\n"
                "Exit status: 0 success, 1 a request was refused (the broker's answer, or\n"
                "'Function not implemented' from a broker older than the command), 2 usage\n"
-               "error, 3 the broker cannot be reached; for exec, CMD's status once it runs.\n",
+               "error, 3 the broker cannot be reached; for exec and run, CMD's status once it\n"
+               "runs.\n",
                FDBR_SOCKET_ENV, FDBR_DEFAULT_SOCKET);
 }
 
@@ -75,7 +81,7 @@ int cli_usage_error(const char *fmt, ...) {
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputs("\nUsage: fdbroker [--socket PATH] "
-              "{ping|cat|check|write|exec|stat|ls|readlink|mkdir|rm|rmdir|mv|status} [ARG...]\n"
+              "{ping|cat|check|write|exec|stat|ls|readlink|mkdir|rm|rmdir|mv|status|run} [ARG...]\n"
               "Try 'fdbroker --help' for more information.\n",
               stderr);
         return CLI_EXIT_USAGE;
@@ -277,6 +283,7 @@ int main(int argc, char **argv) {
                 { "rmdir", cli_rmdir },
                 { "mv", cli_mv },
                 { "status", cli_status },
+                { "run", cli_run },
         };
         struct cli c = {};
         int o, r;

@@ -71,6 +71,7 @@ int cli_rm(struct cli *c, int argc, char **argv);
 int cli_rmdir(struct cli *c, int argc, char **argv);
 int cli_mv(struct cli *c, int argc, char **argv);
 int cli_status(struct cli *c, int argc, char **argv);
+int cli_run(struct cli *c, int argc, char **argv);
 
 /* Octal permission bits, at most 0777.  Returns 0 or -EINVAL. */
 int cli_parse_mode(const char *s, mode_t *ret);

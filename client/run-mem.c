@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/* CMD's memory and process state, read once per call.  Nothing read here
+ * is trusted before the caller checked that the notification is still
+ * valid (the process that wrote it is still the one waiting), and nothing
+ * is read twice. */
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "macro.h"
+
+int run_mem_read(pid_t pid, uint64_t addr, void *buf, size_t size) {
+        struct iovec local = { .iov_base = buf, .iov_len = size };
+        struct iovec remote = { .iov_base = (void *) (uintptr_t) addr, .iov_len = size };
+
+        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n != size)
+                return -EFAULT;
+        return 0;
+}
+
+ssize_t run_mem_read_string(pid_t pid, uint64_t addr, char *buf, size_t size) {
+        long page = sysconf(_SC_PAGESIZE);
+        size_t got = 0;
+
+        if (page <= 0)
+                page = 4096;
+        /* A page at a time: the string may end just before an unmapped
+         * page, and a read across it would fail as a whole. */
+        while (got < size) {
+                uint64_t at = addr + got;
+                size_t chunk = (size_t) page - (size_t) (at % (uint64_t) page);
+                if (chunk > size - got)
+                        chunk = size - got;
+
+                struct iovec local = { .iov_base = buf + got, .iov_len = chunk };
+                struct iovec remote = { .iov_base = (void *) (uintptr_t) at, .iov_len = chunk };
+                ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -EFAULT;
+
+                char *nul = memchr(buf + got, 0, (size_t) n);
+                if (nul)
+                        return nul - buf;
+                got += (size_t) n;
+        }
+        return -ENAMETOOLONG;
+}
+
+int run_mem_open(pid_t pid) {
+        char p[64];
+
+        snprintf(p, sizeof p, "/proc/%d/mem", (int) pid);
+        int fd = open(p, O_RDWR | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+int run_mem_umask(pid_t pid) {
+        char p[64], buf[2048];
+
+        snprintf(p, sizeof p, "/proc/%d/status", (int) pid);
+        _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+
+        /* "Umask:\t0022" comes early, well within the first read. */
+        const char *u = strstr(buf, "\nUmask:");
+        if (!u)
+                return -ENODATA;
+        char *end;
+        long m = strtol(u + 7, &end, 8);
+        if (end == u + 7 || m < 0 || m > 0777)
+                return -ENODATA;
+        return (int) m;
+}
