@@ -187,6 +187,19 @@ static void print_subject(const struct hypothetical *h, const struct policy_subj
         printf("unit=%s\n", s->unit ? s->unit : "-");
 }
 
+/* The policy engine's view of a hypothetical client (borrows h). */
+static void subject_of(const struct hypothetical *h, struct policy_subject *ret) {
+        *ret = (struct policy_subject) {
+                .uid = h->uid,
+                .gid = h->gid,
+                .groups = h->groups,
+                .n_groups = (size_t) h->n_groups,
+                .unit = h->unit[0] ? h->unit : NULL,
+                .user_name = h->user_name[0] ? h->user_name : NULL,
+                .home = h->home[0] ? h->home : NULL,
+        };
+}
+
 int explain_run(const struct policy *p, const char *subject, const char *path, const char *access) {
         struct hypothetical h;
         unsigned need;
@@ -195,15 +208,8 @@ int explain_run(const struct policy *p, const char *subject, const char *path, c
         if (parse_subject(subject, &h) < 0)
                 return EXPLAIN_ERROR;
         if (!path) {
-                struct policy_subject s = {
-                        .uid = h.uid,
-                        .gid = h.gid,
-                        .groups = h.groups,
-                        .n_groups = (size_t) h.n_groups,
-                        .unit = h.unit[0] ? h.unit : NULL,
-                        .user_name = h.user_name[0] ? h.user_name : NULL,
-                        .home = h.home[0] ? h.home : NULL,
-                };
+                struct policy_subject s;
+                subject_of(&h, &s);
                 struct listing l = { .s = &s };
 
                 print_subject(&h, &s);
@@ -225,15 +231,8 @@ int explain_run(const struct policy *p, const char *subject, const char *path, c
                 return EXPLAIN_ERROR;
         }
 
-        struct policy_subject s = {
-                .uid = h.uid,
-                .gid = h.gid,
-                .groups = h.groups,
-                .n_groups = (size_t) h.n_groups,
-                .unit = h.unit[0] ? h.unit : NULL,
-                .user_name = h.user_name[0] ? h.user_name : NULL,
-                .home = h.home[0] ? h.home : NULL,
-        };
+        struct policy_subject s;
+        subject_of(&h, &s);
         print_subject(&h, &s);
         printf("path:    %s\naccess:  %s\n", path, policy_perms_format(need, buf, sizeof buf));
 

@@ -39,22 +39,6 @@ void policy_subject_each(const struct policy *p, const struct policy_subject *s,
                         fn(p->rules[i], userdata);
 }
 
-/* Appends value, a wildcard character in it escaped so that the result
- * still reads as the pattern the rule means. */
-static bool put_value(char *buf, size_t size, size_t *o, const char *value, size_t n) {
-        for (size_t i = 0; i < n; i++) {
-                if (strchr("*?[]\\", value[i])) {
-                        if (*o + 1 >= size)
-                                return false;
-                        buf[(*o)++] = '\\';
-                }
-                if (*o + 1 >= size)
-                        return false;
-                buf[(*o)++] = value[i];
-        }
-        return true;
-}
-
 const char *policy_rule_pattern_for(const struct policy_rule *r, const struct policy_subject *s, char *buf,
                                     size_t size) {
         const char *pat = r->text + r->pattern_off;
@@ -69,51 +53,19 @@ const char *policy_rule_pattern_for(const struct policy_rule *r, const struct po
                 /* "%h/x" for home "/" is "/x", not "//x". */
                 if (hl == 1 && n > 2)
                         hl = 0;
-                if (!put_value(buf, size, &o, s->home, hl))
-                        return NULL;
-                i = 2;
-        }
-        for (; i < n; i++) {
-                char num[16];
-                const char *value;
-
-                if (pat[i] == '\\' && i + 1 < n) {
+                for (size_t k = 0; k < hl; k++) {
                         if (o + 2 >= size)
                                 return NULL;
-                        buf[o++] = pat[i++];
-                        buf[o++] = pat[i];
-                        continue;
+                        if (strchr("*?[]\\", s->home[k]))
+                                buf[o++] = '\\';
+                        buf[o++] = s->home[k];
                 }
-                if (pat[i] != '%' || i + 1 >= n) {
-                        if (o + 1 >= size)
-                                return NULL;
-                        buf[o++] = pat[i];
-                        continue;
-                }
-                switch (pat[++i]) {
-                case 'U':
-                        snprintf(num, sizeof num, "%u", (unsigned) s->uid);
-                        value = num;
-                        break;
-                case 'G':
-                        snprintf(num, sizeof num, "%u", (unsigned) s->gid);
-                        value = num;
-                        break;
-                case 'u':
-                        value = s->user_name;
-                        /* As when matching: no name, or one that would
-                         * reach into another tree, matches nothing. */
-                        if (!value || strchr(value, '/'))
-                                return NULL;
-                        break;
-                default:
-                        value = "%";
-                        break;
-                }
-                if (!put_value(buf, size, &o, value, strlen(value)))
-                        return NULL;
+                i = 2;
         }
-        buf[o] = 0;
+        /* Values escaped: the result still reads as the pattern the rule
+         * means. */
+        if (!policy_expand(pat + i, n - i, s, true, buf, size, &o))
+                return NULL;
         return buf;
 }
 

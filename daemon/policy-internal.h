@@ -268,3 +268,10 @@ static inline const struct pnode *pnode_find_child(const struct pnode *n, unsign
                         return c;
         }
 }
+
+/* Expands the templates %U, %G, %u (and %%) of key[0..n) for s into buf
+ * at *o, NUL-terminated; with escape, what a value holds that fnmatch
+ * would read as a wildcard is escaped.  False when a value is unknown or
+ * holds a '/', or the result does not fit size bytes. */
+bool policy_expand(const char *key, size_t n, const struct policy_subject *s, bool escape, char *buf, size_t size,
+                   size_t *o);

@@ -144,26 +144,6 @@ static void visit_set(struct walk *w, const struct rule_set *rs) {
                                 visit_list(w, &rs->units.v[i].list);
 }
 
-/* Appends value to buf at *o, backslash-escaping what fnmatch would read
- * as a wildcard.  False when it does not fit or could never match. */
-static bool expand_value(char *buf, size_t *o, const char *value, bool escape) {
-        for (const char *v = value; *v; v++) {
-                /* A component never holds '/': such a value matches nothing,
-                 * rather than letting one name reach into another tree. */
-                if (*v == '/')
-                        return false;
-                if (escape && strchr("*?[]\\", *v)) {
-                        if (*o + 1 >= EXPAND_MAX)
-                                return false;
-                        buf[(*o)++] = '\\';
-                }
-                if (*o + 1 >= EXPAND_MAX)
-                        return false;
-                buf[(*o)++] = *v;
-        }
-        return true;
-}
-
 /* Kept out of walk_node(): its buffer must not sit in every frame of the
  * recursion. */
 __attribute__((noinline)) static bool template_match(const struct pnode *n,
@@ -173,46 +153,8 @@ __attribute__((noinline)) static bool template_match(const struct pnode *n,
         char buf[EXPAND_MAX];
         size_t o = 0;
 
-        for (uint32_t i = 0; i < n->key_len; i++) {
-                char num[16];
-                const char *value = NULL;
-
-                if (n->key[i] == '\\' && i + 1 < n->key_len) {
-                        /* An escape is fnmatch's business: pass it on whole. */
-                        if (o + 2 >= EXPAND_MAX)
-                                return false;
-                        buf[o++] = n->key[i++];
-                        buf[o++] = n->key[i];
-                        continue;
-                }
-                if (n->key[i] != '%') {
-                        if (o + 1 >= EXPAND_MAX)
-                                return false;
-                        buf[o++] = n->key[i];
-                        continue;
-                }
-                switch (n->key[++i]) {
-                case 'U':
-                        snprintf(num, sizeof num, "%u", (unsigned) s->uid);
-                        value = num;
-                        break;
-                case 'G':
-                        snprintf(num, sizeof num, "%u", (unsigned) s->gid);
-                        value = num;
-                        break;
-                case 'u':
-                        if (!s->user_name)
-                                return false;
-                        value = s->user_name;
-                        break;
-                default: /* "%%": a '%' is no wildcard, no escape needed */
-                        value = "%";
-                        break;
-                }
-                if (!expand_value(buf, &o, value, glob))
-                        return false;
-        }
-        buf[o] = 0;
+        if (!policy_expand(n->key, n->key_len, s, glob, buf, sizeof buf, &o))
+                return false;
 
         if (!glob)
                 return o == len && memcmp(buf, c, len) == 0;
