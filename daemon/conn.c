@@ -248,9 +248,10 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, struct outcome 
                 .data_len = o->status == 0 ? o->data_len : 0, .data = o->data,
         };
 
+        /* In flight until the kernel has the reply, or it is dropped. */
         o->fd = -1;
-        c->inflight--;
         if (c->closed || c->broken) {
+                c->inflight--;
                 closer_dispose(s, c->ue, fd, offloop);
                 return;
         }
@@ -260,11 +261,11 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, struct outcome 
                 s->outbox[s->n_out] = (struct fdpass_out) { .buf = s->outrecs[s->n_out], .len = len, .fd = fd };
                 s->outoff[s->n_out] = offloop;
                 s->n_out++;
-                c->inflight++; /* still ours until the kernel took it */
                 return;
         }
         _cleanup_free_ uint8_t *rec = malloc(FDBR_WIRE_HEADER_SIZE + r.data_len);
         if (!rec) {
+                c->inflight--;
                 closer_dispose(s, c->ue, fd, offloop);
                 c->broken = true;
                 return;
@@ -273,6 +274,7 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, struct outcome 
         if (!c->q_head) {
                 int k = fdpass_send(c->fd, rec, len, fd);
                 if (k != -EAGAIN) {
+                        c->inflight--;
                         if (k < 0) {
                                 /* EPIPE, ECONNRESET: the client left; nothing to answer. */
                                 log_msg(LOG_DEBUG, "pid=%d: send: %s", (int) c->id.pid, strerror(-k));
@@ -282,8 +284,8 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, struct outcome 
                         return;
                 }
         }
-        if (conn_enqueue(c, rec, len, fd, offloop))
-                c->inflight++; /* still ours until the kernel took it */
+        if (!conn_enqueue(c, rec, len, fd, offloop))
+                c->inflight--;
 }
 
 struct server *conn_server(const struct conn *c) {
