@@ -29,13 +29,17 @@
 
 /* ---- capabilities ------------------------------------------------------ */
 
-static int caps_get(uint64_t *ret_permitted) {
+/* Returns the union of the effective, permitted and inheritable sets in
+ * *ret_any, the permitted set in *ret_permitted. */
+static int caps_get(uint64_t *ret_permitted, uint64_t *ret_any) {
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
         struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {};
 
         if (syscall(SYS_capget, &h, d) < 0)
                 return -errno;
         *ret_permitted = (uint64_t) d[0].permitted | (uint64_t) d[1].permitted << 32;
+        *ret_any = *ret_permitted | d[0].effective | (uint64_t) d[1].effective << 32 | d[0].inheritable |
+                   (uint64_t) d[1].inheritable << 32;
         return 0;
 }
 
@@ -71,10 +75,10 @@ static int caps_bound(uint64_t keep) {
 }
 
 static int caps_confine(void) {
-        uint64_t permitted = 0;
+        uint64_t permitted = 0, any = 0;
         int r;
 
-        r = caps_get(&permitted);
+        r = caps_get(&permitted, &any);
         if (r < 0)
                 return r;
         r = caps_bound(CONFINE_CAPS);
@@ -88,7 +92,13 @@ static int caps_confine(void) {
         if (keep != CONFINE_CAPS)
                 log_always(LOG_WARNING, "started without some of CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, "
                            "CAP_CHOWN, CAP_FOWNER: some requests the policy allows will fail");
-        return caps_set(keep);
+        r = caps_set(keep);
+        /* A service manager may forbid capset() itself (systemd's
+         * ~@privileged) after bounding the sets: then nothing is left to
+         * drop, as a second look confirms. */
+        if (r == -EPERM && caps_get(&permitted, &any) == 0 && (any & ~CONFINE_CAPS) == 0)
+                return 0;
+        return r;
 }
 
 /* ---- system calls ------------------------------------------------------ */
