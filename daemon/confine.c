@@ -135,7 +135,7 @@ static const int allowed[] = {
 #if defined(__SANITIZE_ADDRESS__)
         /* LeakSanitizer stops the world at exit with a traced helper. */
         SYS_ptrace, SYS_wait4, SYS_getppid, SYS_sched_getparam, SYS_readlink, SYS_stat, SYS_lstat,
-        SYS_pipe, SYS_kill,
+        SYS_pipe, SYS_kill, SYS_open, SYS_getdents,
 #endif
 };
 
