@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pwd.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,13 @@ static int peer_groups(int fd, uint32_t *ret_n, gid_t **ret_groups) {
         return 0;
 }
 
+/* A pidfd polls readable once its process has exited.  Unlike a signal 0,
+ * this needs no CAP_KILL, which the confined broker does not have. */
+static bool pidfd_exited(int pidfd) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        return poll(&p, 1, 0) != 0;
+}
+
 /* The unit comes from /proc/PID/cgroup, which names whatever process has
  * that pid now.  The pidfd pins the peer: if it is still alive after the
  * lookup, the pid was not reused and the answer is about the peer.  Only
@@ -67,7 +75,7 @@ static char *peer_unit(int pidfd, int pidfd_error, pid_t pid) {
         if (sd_pid_get_unit(pid, &unit) < 0)
                 return NULL;
 
-        if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0) {
+        if (pidfd >= 0 && pidfd_exited(pidfd)) {
                 free(unit);
                 return NULL;
         }

@@ -18,6 +18,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "confine.h"
 #include "explain.h"
 #include "fsop.h"
 #include "listen.h"
@@ -425,6 +426,10 @@ int main(int argc, char **argv) {
                         goto out;
                 }
         }
+        /* Socket, policy and /proc/self/fd are in hand: from here on
+         * nothing needs more than the broker keeps. */
+        if (confine_self() < 0)
+                goto out;
         sigprocmask(SIG_SETMASK, &previous, NULL);
 
         log_msg(LOG_NOTICE, "serving %s (%s), policy %s with %zu rules",

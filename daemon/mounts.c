@@ -365,6 +365,7 @@ static void on_read_due(evutil_socket_t fd, short what, void *arg) {
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, MOUNTS_READER_STACK);
         sigfillset(&all);
+        sigdelset(&all, SIGSYS); /* a refused call must reach the handler, not kill */
         pthread_sigmask(SIG_SETMASK, &all, &old);
         int r = pthread_create(&M.thread, &attr, reader_main, NULL);
         pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -105,8 +105,10 @@ static int pool_spawn(struct pool *p) {
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, POOL_STACK_SIZE);
-        /* Signals are the loop's business. */
+        /* Signals are the loop's business; but for SIGSYS, which reports a
+         * refused system call and would kill the process if blocked. */
         sigfillset(&all);
+        sigdelset(&all, SIGSYS);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         r = pthread_create(&t, &attr, pool_worker, p);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
