@@ -119,7 +119,9 @@ void request_fs_result(struct request *r, int result) {
         outcome_result(&r->out, result, !r->fs.cached);
         r->out.denied = r->fs.denied;
         r->out.reason = r->fs.reason;
-        r->out.rule = r->fs.rule ? r->fs.rule : r->verdict.rule;
+        /* A refusal decided on another path (the real one, RENAME's
+         * destination) cites that path's rule, or none. */
+        r->out.rule = r->fs.rule || r->fs.judged_path ? r->fs.rule : r->verdict.rule;
         r->out.judged_path = TAKE_PTR(r->fs.judged_path);
 }
 

@@ -577,6 +577,8 @@ START_TEST(rename_cases) {
         char dst[600];
         snprintf(dst, sizeof dst, "dst=\"%s\"", P("t/none/x"));
         ck_assert(tu_log_has(&D, "deny", "op=RENAME", dst, NULL));
+        /* no rule for the destination: none is cited, not the source's */
+        ck_assert(tu_log_has(&D, "deny", "op=RENAME", dst, "rule=-", "destination: no rule", NULL));
         snprintf(dst, sizeof dst, "judged=\"%s\"", P("t/none/x"));
         ck_assert(tu_log_has(&D, "deny", "op=RENAME", dst, NULL));
         /* the broker's mount table holds the mount: detach it */
