@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -220,10 +221,33 @@ static int child_stat(void *arg) {
         return 0;
 }
 
+/* IN_OPEN events queued on an inotify descriptor: an open for I/O of a
+ * device runs its driver, of a FIFO may release a writer.  O_PATH makes
+ * none. */
+static unsigned opens_seen(int ino) {
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        unsigned n_open = 0;
+        ssize_t n;
+        while ((n = read(ino, buf, sizeof buf)) > 0)
+                for (char *e = buf; e < buf + n; e += sizeof(struct inotify_event) + ((struct inotify_event *) e)->len)
+                        n_open += !!(((struct inotify_event *) e)->mask & IN_OPEN);
+        return n_open;
+}
+
 START_TEST(stat_types) {
         struct statx real;
         ck_assert_int_eq(statx(AT_FDCWD, P("t/full/nd"), 0, STATX_BASIC_STATS, &real), 0);
+        int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        ck_assert_int_ge(ino, 0);
+        static const char *const nodes[] = { "t/full/c", "t/full/p", "t/full/f", "t/stat/c", "t/stat/p" };
+        for (size_t i = 0; i < ELEMENTSOF(nodes); i++)
+                ck_assert_int_ge(inotify_add_watch(ino, P(nodes[i]), IN_OPEN), 0);
         tu_run_as(NOBODY, NOBODY, child_stat, &real);
+        ck_assert_uint_eq(opens_seen(ino), 0);
+        /* the watch does see an open */
+        close(open(P("t/full/c"), O_RDONLY | O_CLOEXEC));
+        ck_assert_uint_eq(opens_seen(ino), 1);
+        close(ino);
         /* root has no rule either */
         int s = tu_connect(D.socket);
         struct statx sx;
