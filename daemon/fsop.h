@@ -71,11 +71,10 @@ int fsop_defer(struct fsop *op);
  * judged answer under follow (never an existence oracle), the kernel's
  * otherwise. */
 int fsop_resolve_error(struct fsop *op, int r, const char *path, const char *suffix);
-/* The parent directory of op->path (its first op->path_len bytes are
- * not used: the path is NUL-terminated) opened O_PATH as OPEN resolves a
- * path, and the final name in *ret_name (pointing into op->path; "" for
- * "/").  Under follow, <real path of the parent>/<name> must be allowed
- * for op->need. */
+/* The parent directory of op->path (NUL-terminated where the path ends:
+ * op->path_len is not used) opened O_PATH as OPEN resolves a path, and the
+ * final name in *ret_name (pointing into op->path; "" for "/").  Under
+ * follow, <real path of the parent>/<name> must be allowed for op->need. */
 int fsop_open_parent(struct fsop *op, const char **ret_name);
 /* The checks of a file reached by fd, whatever its type: `owner` for
  * need, and under follow its real path for need. */
