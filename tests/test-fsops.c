@@ -633,7 +633,7 @@ static void swapper(const char *tree) {
 
 static int child_race(void *arg) {
         const struct race *r = arg;
-        char rel[4][128];
+        char rel[4][128], stable[128];
         pid_t pid = fork();
         TU_REQUIRE(pid >= 0);
         if (pid == 0)
@@ -645,6 +645,7 @@ static int child_race(void *arg) {
         snprintf(rel[1], sizeof rel[1], "%s/a/vdir", r->tree);
         snprintf(rel[2], sizeof rel[2], "%s/a/new", r->tree);
         snprintf(rel[3], sizeof rel[3], "%s/a/moved", r->tree);
+        snprintf(stable, sizeof stable, "%s/b/file", r->tree);
         unsigned done[4] = { 0 };
         long long until = tu_now_ms() + 1500;
         for (unsigned i = 0; tu_now_ms() < until || i < 200; i++) {
@@ -653,6 +654,8 @@ static int child_race(void *arg) {
                 done[2] += req(s, FDBR_OP_MKDIR, 0, 0777, rel[2]) == 0;
                 done[3] += req_rename(s, 0, rel[0], rel[3]) == 0;
                 done[3] += req_rename(s, 0, rel[2], rel[3]) == 0;
+                /* from a stable directory into the swapped one */
+                done[3] += req_rename(s, 0, stable, rel[3]) == 0;
                 /* keep something to act on in the real directory */
                 char p[1024];
                 snprintf(p, sizeof p, "%s/%s/a/victim", D.dir, r->tree);
@@ -661,6 +664,10 @@ static int child_race(void *arg) {
                         close(fd);
                 snprintf(p, sizeof p, "%s/%s/a/vdir", D.dir, r->tree);
                 (void) !mkdir(p, 0755);
+                snprintf(p, sizeof p, "%s/%s/b/file", D.dir, r->tree);
+                fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+                if (fd >= 0)
+                        close(fd);
                 snprintf(p, sizeof p, "%s/%s/a/moved", D.dir, r->tree);
                 (void) !rmdir(p);
                 (void) !unlink(p);
@@ -680,6 +687,8 @@ static void race_run(const char *tree) {
         tu_mkdir(P("forbidden/vdir"), 0755, 0, 0);
         tu_mkdir(P(tree), 0755, NOBODY, NOBODY);
         snprintf(rel, sizeof rel, "%s/a", tree);
+        tu_mkdir(P(rel), 0755, NOBODY, NOBODY);
+        snprintf(rel, sizeof rel, "%s/b", tree);
         tu_mkdir(P(rel), 0755, NOBODY, NOBODY);
         struct race r = { .tree = tree };
         tu_run_as(NOBODY, NOBODY, child_race, &r);
