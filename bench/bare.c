@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -48,9 +49,9 @@ static int listen_on(const char *path) {
  * has few requests in flight, so a full socket is rare and short: waiting
  * for it here is simpler than a reply queue and costs nothing when it
  * does not happen. */
-static int send_reply(int fd, const void *rec, int ofd) {
+static int send_reply(int fd, const void *rec, size_t len, int ofd) {
         for (;;) {
-                int r = fdpass_send(fd, rec, FDBR_WIRE_REPLY_SIZE, ofd);
+                int r = fdpass_send(fd, rec, len, ofd);
                 if (r != -EAGAIN)
                         return r;
                 struct pollfd p = { .fd = fd, .events = POLLOUT };
@@ -61,7 +62,8 @@ static int send_reply(int fd, const void *rec, int ofd) {
 static int handle(int fd, char *buf, const struct fdpass_msg *m) {
         struct wire_request req;
         struct wire_reply rep = { 0 };
-        uint8_t rec[FDBR_WIRE_REPLY_SIZE];
+        uint8_t rec[FDBR_WIRE_REPLY_SIZE + FDBR_WIRE_STATX_SIZE];
+        struct statx sx;
         int ofd = -1, r;
 
         wire_request_echo(buf, m->len, &rep.op, &rep.id);
@@ -70,7 +72,17 @@ static int handle(int fd, char *buf, const struct fdpass_msg *m) {
                 r = -EINVAL;
         if (r < 0)
                 rep.status = (uint32_t) -r;
-        else if (req.op != FDBR_OP_PING) {
+        else if (req.op == FDBR_OP_STAT) {
+                /* What a STAT costs at the least: one statx(2), the data
+                 * in the reply. */
+                buf[FDBR_WIRE_HEADER_SIZE + req.path_len] = 0;
+                if (statx(AT_FDCWD, req.path, 0, STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID, &sx) < 0)
+                        rep.status = (uint32_t) errno;
+                else {
+                        rep.data = &sx;
+                        rep.data_len = sizeof sx;
+                }
+        } else if (req.op != FDBR_OP_PING) {
                 /* The buffer has a spare byte past the largest record. */
                 buf[FDBR_WIRE_HEADER_SIZE + req.path_len] = 0;
                 int flags = (req.flags & FDBR_F_WRITE) ? ((req.flags & FDBR_F_READ) ? O_RDWR : O_WRONLY) : O_RDONLY;
@@ -83,8 +95,8 @@ static int handle(int fd, char *buf, const struct fdpass_msg *m) {
                 }
         }
         rep.nfds = ofd >= 0;
-        wire_reply_encode(rec, &rep);
-        r = send_reply(fd, rec, ofd);
+        size_t len = wire_reply_encode(rec, &rep);
+        r = send_reply(fd, rec, len, ofd);
         if (ofd >= 0)
                 close(ofd);
         return r;

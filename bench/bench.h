@@ -76,6 +76,7 @@ int server_stop(pid_t pid);
 struct load_cfg {
         const char *socket;
         const char *path;      /* OPENed for reading; NULL sends PING instead */
+        bool stat;             /* STAT path instead of OPEN */
         unsigned conns;        /* connections */
         unsigned depth;        /* requests in flight on each */
         pid_t server;          /* whose CPU time to sample, or 0 */

@@ -67,7 +67,7 @@ static void on_done(fdbr_conn *conn, int result, void *userdata) {
 
         l->n_active--;
         if (result >= 0) {
-                if (l->cfg->path)
+                if (l->cfg->path && !l->cfg->stat)
                         close(result);
                 if (now >= l->window_start && now < l->window_end) {
                         hist_record(&l->res->lat, now - s->t0);
@@ -84,6 +84,10 @@ static void on_done(fdbr_conn *conn, int result, void *userdata) {
                 event_base_loopbreak(l->base);
 }
 
+static void on_stat_done(fdbr_conn *conn, int result, const struct statx *stx, void *userdata) {
+        on_done(conn, result, userdata);
+}
+
 static void submit(struct slot *s, uint64_t now) {
         struct load *l = s->load;
         int r;
@@ -91,7 +95,9 @@ static void submit(struct slot *s, uint64_t now) {
         s->t0 = now;
         /* O_CLOEXEC is how the descriptor arrives anyway: asking for it
          * spares the library a fcntl(). */
-        if (l->cfg->path)
+        if (l->cfg->stat)
+                r = fdbr_conn_stat(s->conn, l->cfg->path, 0, on_stat_done, s);
+        else if (l->cfg->path)
                 r = fdbr_conn_open(s->conn, l->cfg->path, O_RDONLY | O_CLOEXEC, 0, on_done, s);
         else
                 r = fdbr_conn_ping(s->conn, on_done, s);

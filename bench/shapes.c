@@ -44,11 +44,12 @@ static int servers_stop(struct servers *s) {
 }
 
 /* Both servers at one shape, their slices interleaved. */
-static int run_one(const struct options *o, const struct shape *sh, const struct servers *s,
+static int run_one(const struct options *o, const struct shape *sh, const struct servers *s, bool stat,
                    struct load_result *bare, struct load_result *brokerd) {
         struct load_cfg a = {
                 .socket = s->bare_socket,
                 .path = o->file,
+                .stat = stat,
                 .conns = sh->conns,
                 .depth = sh->depth,
                 .server = s->bare,
@@ -59,6 +60,9 @@ static int run_one(const struct options *o, const struct shape *sh, const struct
         b.server = s->brokerd.pid;
         return load_compare(&a, &b, o->warmup, o->seconds, bare, brokerd);
 }
+
+/* Where the target for STAT is set (docs/performance.md). */
+static const struct shape stat_shape = { 1, 32 };
 
 int run_shapes(const struct options *o) {
         struct servers s = { 0 };
@@ -92,13 +96,22 @@ int run_shapes(const struct options *o) {
         for (size_t i = 0; i < o->n_shapes; i++) {
                 const struct shape *sh = &o->shapes[i];
 
-                r = run_one(o, sh, &s, bare, brokerd);
+                r = run_one(o, sh, &s, false, bare, brokerd);
                 if (r < 0)
                         goto out;
                 report_shape(sh, "bare", bare, NULL, 0);
                 bool one_by_one = sh->conns == 1 && sh->depth == 1;
                 report_shape(sh, "fdbrokerd", brokerd, bare, one_by_one ? TARGET_P50_VS_BARE_1X1 : 0);
         }
+
+        /* STAT: the bare broker does one statx(2) and replies with it. */
+        report_section("stat", "STAT of the file; bare broker doing statx and fdbrokerd in alternating slices",
+                       true);
+        r = run_one(o, &stat_shape, &s, true, bare, brokerd);
+        if (r < 0)
+                goto out;
+        report_shape(&stat_shape, "bare", bare, NULL, 0);
+        report_shape(&stat_shape, "fdbrokerd", brokerd, bare, 0);
 
 out:
         if (servers_stop(&s) < 0 && r == 0)

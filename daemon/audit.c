@@ -181,6 +181,12 @@ void audit_budget_reset(void) {
 void audit_format(const struct audit_record *rec, struct audit_text *ret) {
         log_quote(ret->path, sizeof ret->path, rec->path, rec->path_len);
         log_escape(ret->path_field, sizeof ret->path_field, rec->path, rec->path_len, NULL);
+        ret->dst[0] = ret->dst_field[0] = 0;
+        if (rec->dst) {
+                size_t n = (size_t) snprintf(ret->dst, sizeof ret->dst, " dst=");
+                log_quote(ret->dst + n, sizeof ret->dst - n, rec->dst, rec->dst_len);
+                log_escape(ret->dst_field, sizeof ret->dst_field, rec->dst, rec->dst_len, NULL);
+        }
         if (rec->id->unit) {
                 log_quote(ret->unit, sizeof ret->unit, rec->id->unit, strlen(rec->id->unit));
                 log_escape(ret->unit_field, sizeof ret->unit_field, rec->id->unit, strlen(rec->id->unit), NULL);
@@ -204,9 +210,9 @@ void audit_format(const struct audit_record *rec, struct audit_text *ret) {
         }
 
         snprintf(ret->line, sizeof ret->line,
-                 "%s uid=%u gid=%u pid=%d unit=%s op=%s path=%s flags=%s rule=%s status=%s%s%s%s%s gen=%u",
+                 "%s uid=%u gid=%u pid=%d unit=%s op=%s path=%s%s flags=%s rule=%s status=%s%s%s%s%s gen=%u",
                  rec->denied ? "deny" : "allow", (unsigned) rec->id->uid, (unsigned) rec->id->gid,
-                 (int) rec->id->pid, ret->unit, wire_op_name(rec->op), ret->path, ret->flags, ret->rule,
+                 (int) rec->id->pid, ret->unit, wire_op_name(rec->op), ret->path, ret->dst, ret->flags, ret->rule,
                  errno_name(rec->status), rec->reason ? " reason=" : "", rec->reason ? ret->reason : "",
                  rec->judged_path ? " judged=" : "", ret->judged, rec->generation);
 }
@@ -228,6 +234,7 @@ static void audit_journal(const struct audit_record *rec, int priority, const st
                                "FDBROKER_OP=%s", wire_op_name(rec->op),
                                "FDBROKER_PATH=%s", t->path_field,
                                "FDBROKER_PATH_BYTES=%zu", rec->path_len,
+                               "FDBROKER_DST_PATH=%s", t->dst_field,
                                "FDBROKER_FLAGS=%s", t->flags,
                                "FDBROKER_RULE=%s", rec->rule ? t->rule : "",
                                "FDBROKER_ERRNO=%d", rec->status,

@@ -29,6 +29,8 @@ struct audit_record {
         uint16_t op;
         const char *path;
         size_t path_len;
+        const char *dst;                  /* RENAME's destination, or NULL */
+        size_t dst_len;
         uint32_t flags;
         bool denied;
         const struct policy_rule *rule;   /* NULL: no rule matched */
@@ -56,6 +58,8 @@ struct audit_record {
 struct audit_text {
         char path[LOG_QUOTE_SIZE];          /* quoted, capped */
         char path_field[LOG_QUOTE_CAP + 1]; /* escaped, capped, unquoted */
+        char dst[LOG_QUOTE_SIZE];           /* " dst=QUOTED", or empty */
+        char dst_field[LOG_QUOTE_CAP + 1];
         char unit[LOG_QUOTE_SIZE];
         char unit_field[LOG_QUOTE_CAP + 1];
         char reason[LOG_QUOTE_SIZE];
@@ -63,7 +67,7 @@ struct audit_text {
         char judged_field[LOG_QUOTE_CAP + 1];
         char flags[128];
         char rule[4200];
-        char line[sizeof(char[LOG_QUOTE_SIZE]) * 4 + 4200 + 128 + 256];
+        char line[sizeof(char[LOG_QUOTE_SIZE]) * 5 + 4200 + 128 + 256];
 };
 
 static inline bool audit_wanted(bool denied) {

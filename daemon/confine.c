@@ -125,7 +125,8 @@ static const int allowed[] = {
         SYS_openat, SYS_openat2, SYS_close, SYS_memfd_create, SYS_read, SYS_write, SYS_pread64, SYS_writev,
         SYS_readv, SYS_lseek, SYS_fstat, SYS_newfstatat, SYS_statx, SYS_fstatfs, SYS_statfs,
         SYS_readlinkat, SYS_fcntl, SYS_dup, SYS_dup3, SYS_ioctl, SYS_ftruncate, SYS_fchown,
-        SYS_fchownat, SYS_fchmod, SYS_mkdirat, SYS_unlinkat, SYS_unlink, SYS_renameat2, SYS_getdents64,
+        SYS_fchownat, SYS_fchmod, SYS_mkdirat, SYS_unlinkat, SYS_unlink, SYS_renameat, SYS_renameat2,
+        SYS_getdents64,
         SYS_faccessat, SYS_faccessat2, SYS_flock, SYS_fsync, SYS_fdatasync, SYS_close_range,
         /* pidfds */
         SYS_pidfd_open, SYS_pidfd_send_signal, SYS_pidfd_getfd,

@@ -78,7 +78,7 @@ static void defer_timeout(evutil_socket_t fd, short what, void *arg) {
         conn_server(c)->n_timed_out++;
         struct audit_record rec = {
                 .id = r->identity, .account = r->identity->account, .op = r->op, .path = r->path,
-                .path_len = r->path_len, .flags = r->flags, .rule = r->verdict.rule, .status = ETIMEDOUT,
+                .path_len = r->src_len, .flags = r->flags, .rule = r->verdict.rule, .status = ETIMEDOUT,
                 .reason = cancelled ? "timed out waiting for a worker; cancelled" : "timed out in the filesystem",
                 .generation = r->generation,
         };
@@ -90,7 +90,7 @@ static void defer_timeout(evutil_socket_t fd, short what, void *arg) {
         }
         r->timed_out = true;
         log_msg(LOG_WARNING, "pid=%d: request %u for %s still blocked after the open timeout",
-                (int) conn_identity(c)->pid, r->id, LOG_QUOTED(r->path, r->path_len));
+                (int) conn_identity(c)->pid, r->id, LOG_QUOTED(r->path, r->src_len));
         conn_settle(c);
 }
 
@@ -113,7 +113,10 @@ void defer_request(struct conn *c, const struct request *stack) {
          * turn, its deadline running, while the connection goes on. */
         const char *rel;
         r->general = (r->fs.granted & POLICY_FOLLOW) || mounts_stale() ||
-                     mounts_fast_dir(r->path, r->path_len, &rel) < 0;
+                     mounts_fast_dir(r->path, r->src_len, &rel) < 0 ||
+                     /* RENAME: the destination's mount, too */
+                     (r->src_len < r->path_len &&
+                      mounts_fast_dir(r->path + r->src_len + 1, r->path_len - r->src_len - 1, &rel) < 0);
         if (lane_submit(r->general ? &s->general : &s->local, conn_account(c), &r->lj) < 0) {
                 request_free(r);
                 conn_answer_status(c, stack->op, stack->id, EAGAIN);

@@ -621,3 +621,65 @@ int fsop_run(struct fsop *op) {
         }
         return fd;
 }
+
+/* ---- for the handlers of the other ops (fs-*.c) ------------------------- */
+
+int fsop_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+        return sys_openat2(dirfd, path, flags, mode, resolve);
+}
+
+uint64_t fsop_resolve_flags(const struct fsop *op) {
+        return resolve_flags(op);
+}
+
+int fsop_deny(struct fsop *op, const char *reason) {
+        return deny(op, reason);
+}
+
+int fsop_defer(struct fsop *op) {
+        return defer(op);
+}
+
+int fsop_resolve_error(struct fsop *op, int r, const char *path, const char *suffix) {
+        return map_resolve_error(op, r, path, suffix);
+}
+
+int fsop_open_parent(struct fsop *op, const char **ret_name) {
+        return open_parent(op, ret_name);
+}
+
+static struct finfo finfo_of(const struct statx *sx) {
+        return (struct finfo) {
+                .mode = sx->stx_mode, .nlink = sx->stx_nlink, .uid = sx->stx_uid,
+                .dev = makedev(sx->stx_dev_major, sx->stx_dev_minor), .mnt_id = sx->stx_mnt_id,
+        };
+}
+
+int fsop_check_reached(struct fsop *op, int fd, const struct statx *sx, unsigned need) {
+        struct finfo fi = finfo_of(sx);
+        if ((need & ~POLICY_CREATE & op->owner_only) && fi.uid != op->subject->uid)
+                return deny(op, "not owned by the client");
+        if (following(op))
+                return check_real(op, fd, &fi, need);
+        return 0;
+}
+
+int fsop_check_name(struct fsop *op, int dfd, const char *name, const struct statx *sx, unsigned need) {
+        struct finfo fi = finfo_of(sx);
+        if ((need & ~POLICY_CREATE & op->owner_only) && fi.uid != op->subject->uid)
+                return deny(op, "not owned by the client");
+        if (!following(op))
+                return 0;
+        /* The parent's real path was judged for creating; what is removed
+         * or replaced is judged again, with its owner, at its real name. */
+        char buf[PATH_MAX + 1];
+        int n = real_path(dfd, buf, sizeof buf);
+        size_t nlen = strlen(name);
+        if (n < 0 || (size_t) n + 1 + nlen >= sizeof buf)
+                return deny(op, "real path unknown");
+        size_t len = (size_t) n;
+        if (len > 1)
+                buf[len++] = '/';
+        memcpy(buf + len, name, nlen + 1);
+        return allowed_at(op, buf, len + nlen, need, &fi);
+}

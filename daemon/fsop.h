@@ -51,3 +51,34 @@ void fsop_clear(struct fsop *op);
  * returns 0 or -errno, and never falls back to a weaker resolution. */
 int fsop_probe(void);
 void fsop_done(void);
+
+/* ---- for the handlers of the other ops (fs-*.c) ---------------------------
+ * The pieces OPEN is made of, under the same rules. */
+
+struct statx;
+
+/* openat2(2): a descriptor or -errno. */
+int fsop_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+/* RESOLVE_* for op: symlinks only under follow, never magic links, on the
+ * loop only from the dentry cache. */
+uint64_t fsop_resolve_flags(const struct fsop *op);
+/* A refusal by policy (-EACCES, audited with reason). */
+int fsop_deny(struct fsop *op, const char *reason);
+/* -EAGAIN with op->deferred set: run again in a worker. */
+int fsop_defer(struct fsop *op);
+/* The answer to a failed resolution of path (or, with suffix, of the
+ * parent of the name suffix): a refusal for a symlink without follow, the
+ * judged answer under follow (never an existence oracle), the kernel's
+ * otherwise. */
+int fsop_resolve_error(struct fsop *op, int r, const char *path, const char *suffix);
+/* The parent directory of op->path (NUL-terminated where the path ends:
+ * op->path_len is not used) opened O_PATH as OPEN resolves a path, and the
+ * final name in *ret_name (pointing into op->path; "" for "/").  Under
+ * follow, <real path of the parent>/<name> must be allowed for op->need. */
+int fsop_open_parent(struct fsop *op, const char **ret_name);
+/* The checks of a file reached by fd, whatever its type: `owner` for
+ * need, and under follow its real path for need. */
+int fsop_check_reached(struct fsop *op, int fd, const struct statx *sx, unsigned need);
+/* The same for the existing file sx that is name in dfd (not opened): its
+ * owner, and under follow <real path of dfd>/<name> with that owner. */
+int fsop_check_name(struct fsop *op, int dfd, const char *name, const struct statx *sx, unsigned need);

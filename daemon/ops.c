@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fs-ops.h"
 #include "fsop.h"
 #include "macro.h"
 #include "mounts.h"
@@ -81,6 +82,12 @@ static const struct op_def ops[FDBR_OP_MAX + 1] = {
         [FDBR_OP_PING] = { .state = op_ping, .quiet = true },
         [FDBR_OP_OPEN] = { .need = need_open, .fs = fs_open },
         [FDBR_OP_CHECK] = { .need = need_open, .fs = fs_open },
+        [FDBR_OP_STAT] = { .need = fs_need_stat, .fs = fs_stat },
+        [FDBR_OP_READLINK] = { .need = fs_need_stat, .fs = fs_readlink },
+        [FDBR_OP_MKDIR] = { .need = fs_need_mkdir, .fs = fs_mkdir },
+        [FDBR_OP_UNLINK] = { .need = fs_need_unlink, .fs = fs_unlink },
+        [FDBR_OP_RMDIR] = { .need = fs_need_rmdir, .fs = fs_rmdir },
+        [FDBR_OP_RENAME] = { .need = fs_need_rename, .fs = fs_rename },
         [FDBR_OP_STATUS] = { .state = op_status },
         [FDBR_OP_GRANTS] = { .state = op_grants },
 };

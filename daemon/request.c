@@ -26,7 +26,7 @@ unsigned request_need(uint32_t flags) {
 /* fs points into r: set again whenever r moves. */
 static void request_bind(struct request *r) {
         r->fs.path = r->path;
-        r->fs.path_len = r->path_len;
+        r->fs.path_len = r->src_len;
         r->fs.policy = r->policy;
         r->fs.subject = &r->subject;
 }
@@ -42,7 +42,7 @@ static void request_refuse(struct request *r, const char *reason) {
  * touched.  True when allowed. */
 static bool request_decide(struct request *r) {
         r->need = r->def->need(r);
-        policy_match(r->policy, &r->subject, r->path, r->path_len, r->need, &r->verdict);
+        policy_match(r->policy, &r->subject, r->path, r->src_len, r->need, &r->verdict);
         /* `append` grants writing only where every write lands at the end:
          * WRITE with APPEND, never TRUNC.  Where it is what the rules give,
          * it is what is needed, here and on the real path under follow. */
@@ -80,10 +80,16 @@ bool request_start(struct request *r, const struct wire_request *req, struct ide
                 .flags = req->flags,
                 .mode = req->mode,
                 .path_len = req->path_len,
+                .src_len = req->path_len,
                 .path = req->path,
                 .out = OUTCOME_INIT,
         };
         if (!r->def) {
+                outcome_status(&r->out, EINVAL);
+                return false;
+        }
+        /* The decoder checked the area: only the split is left to do. */
+        if (r->op == FDBR_OP_RENAME && wire_rename_split(r->path, r->path_len, &r->src_len) < 0) {
                 outcome_status(&r->out, EINVAL);
                 return false;
         }
@@ -113,7 +119,9 @@ void request_fs_result(struct request *r, int result) {
         outcome_result(&r->out, result, !r->fs.cached);
         r->out.denied = r->fs.denied;
         r->out.reason = r->fs.reason;
-        r->out.rule = r->fs.rule ? r->fs.rule : r->verdict.rule;
+        /* A refusal decided on another path (the real one, RENAME's
+         * destination) cites that path's rule, or none. */
+        r->out.rule = r->fs.rule || r->fs.judged_path ? r->fs.rule : r->verdict.rule;
         r->out.judged_path = TAKE_PTR(r->fs.judged_path);
 }
 
@@ -147,7 +155,9 @@ void request_audit(const struct request *r) {
                 .account = r->identity->account,
                 .op = r->op,
                 .path = r->path,
-                .path_len = r->path_len,
+                .path_len = r->src_len,
+                .dst = r->src_len < r->path_len ? r->path + r->src_len + 1 : NULL,
+                .dst_len = r->src_len < r->path_len ? r->path_len - r->src_len - 1 : 0,
                 .flags = r->flags,
                 .denied = r->out.denied,
                 .rule = r->out.rule,

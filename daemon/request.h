@@ -42,6 +42,7 @@ struct request {
         bool general;                   /* in the general workers, not the local ones */
         struct event deadline;
         size_t path_len;                /* the path area (RENAME: src NUL dst) */
+        size_t src_len;                 /* the request path in it: RENAME's src, else all of it */
         const char *path;               /* NUL-terminated after the area */
         char path_buf[];                /* the path area, in a copy for a worker */
 };

@@ -223,7 +223,8 @@ int tu_send(int fd, uint16_t op, uint32_t id, uint32_t flags, uint32_t mode, con
 }
 
 int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms) {
-        uint8_t buf[64];
+        /* Room for any reply, data and all: a STAT's, a STATUS's. */
+        static _Thread_local uint8_t buf[FDBR_WIRE_REPLY_MAX];
         struct fdpass_msg m;
         struct pollfd p = { .fd = fd, .events = POLLIN };
 
