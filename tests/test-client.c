@@ -1552,7 +1552,7 @@ START_TEST(test_exports) {
         for (size_t i = 0; i < ELEMENTSOF(exported); i++)
                 ck_assert_msg(dlvsym(h, exported[i].name, exported[i].version), "%s", exported[i].name);
         static const char *const internal[] = {
-                "conn_prepare", "flags_from_open", "pending_put", "sendq_push",
+                "conn_op_prepare", "flags_from_open", "pending_put", "sendq_push",
                 "socket_connect", "wire_reply_decode", "fdpass_recv",
         };
         for (size_t i = 0; i < ELEMENTSOF(internal); i++)
