@@ -6,20 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include "conn.h"
 #include "export.h"
 #include "fdbroker.h"
 #include "macro.h"
+#include "statx.h"
 #include "wire.h"
 
-/* One blocking call: what to submit, and where its answer goes. */
+/* One blocking call: the request, and where its answer goes. */
 struct blocking_call {
-        uint16_t op;
-        const char *path;
-        int oflags;           /* OPEN, CHECK */
-        struct conn_op o;     /* the other ops */
+        struct conn_op o;
         struct statx *stx;    /* STAT */
         char *buf;            /* READLINK */
         size_t size;
@@ -46,7 +43,7 @@ static void blocking_stat_done(fdbr_conn *conn, int result, const struct statx *
 static void blocking_data_done(fdbr_conn *conn, int result, const char *data, size_t len, void *userdata) {
         struct blocking_call *call = userdata;
 
-        if (result == 0 && call->op == FDBR_OP_READLINK) {
+        if (result == 0 && call->o.op == FDBR_OP_READLINK) {
                 /* readlink(2) truncates silently. */
                 size_t n = len < call->size ? len : call->size;
                 memcpy(call->buf, data, n);
@@ -59,33 +56,11 @@ static void blocking_data_done(fdbr_conn *conn, int result, const char *data, si
         blocking_done(conn, result, userdata);
 }
 
-static int blocking_submit(fdbr_conn *conn, struct blocking_call *call) {
-        switch (call->op) {
-        case FDBR_OP_OPEN:
-                return fdbr_conn_open(conn, call->path, call->oflags, call->o.mode, blocking_done, call);
-        case FDBR_OP_CHECK:
-                return fdbr_conn_check(conn, call->path, call->oflags, blocking_done, call);
-        case FDBR_OP_STAT:
-                return fdbr_conn_stat(conn, call->o.path, call->o.flags, blocking_stat_done, call);
-        case FDBR_OP_READLINK:
-                return fdbr_conn_readlink(conn, call->o.path, blocking_data_done, call);
-        case FDBR_OP_MKDIR:
-                return fdbr_conn_mkdir(conn, call->o.path, call->o.mode, blocking_done, call);
-        case FDBR_OP_UNLINK:
-                return fdbr_conn_unlink(conn, call->o.path, blocking_done, call);
-        case FDBR_OP_RMDIR:
-                return fdbr_conn_rmdir(conn, call->o.path, blocking_done, call);
-        case FDBR_OP_RENAME:
-                return fdbr_conn_rename(conn, call->o.path, call->o.path2, (unsigned) call->o.flags,
-                                        blocking_done, call);
-        case FDBR_OP_STATUS:
-                return fdbr_conn_status(conn, blocking_data_done, call);
-        case FDBR_OP_GRANTS:
-                return fdbr_conn_grants(conn, blocking_data_done, call);
-        default:
-                return -EINVAL;
-        }
-}
+static const struct conn_callbacks blocking_callbacks = {
+        .plain = blocking_done,
+        .stat = blocking_stat_done,
+        .data = blocking_data_done,
+};
 
 /* A private loop, so that the call neither needs nor disturbs one the
  * caller may run, and works from any thread. */
@@ -106,20 +81,12 @@ static struct event_base *blocking_base_new(void) {
 /* Returns the descriptor (OPEN), the length (READLINK), 0 or -errno. */
 static int blocking_run(struct blocking_call *call) {
         fdbr_conn *conn = NULL;
+        struct conn_wire w;
         int r;
 
-        /* A bad argument is told as such, whether or not a broker is there. */
-        if (call->op == FDBR_OP_OPEN || call->op == FDBR_OP_CHECK) {
-                struct flags_wire flags;
-                size_t len;
-                r = conn_prepare(call->path, call->oflags, call->o.mode, &flags, &len);
-        } else {
-                char buf[FDBR_WIRE_PATHS_MAX];
-                struct flags_wire flags;
-                size_t len;
-                call->o.op = call->op;
-                r = conn_op_prepare(&call->o, buf, &len, &flags);
-        }
+        /* Checked once, before connecting: a bad argument is told as such,
+         * whether or not a broker is there. */
+        r = conn_op_prepare(&call->o, &w);
         if (r < 0)
                 return r;
 
@@ -134,7 +101,7 @@ static int blocking_run(struct blocking_call *call) {
         }
 
         call->result = -EIO;
-        r = blocking_submit(conn, call);
+        r = conn_submit_wire(conn, &w, &blocking_callbacks, call);
         while (r >= 0 && !call->done) {
                 int k = event_base_loop(base, EVLOOP_ONCE);
                 /* 1: nothing left to wait for, which cannot be while the
@@ -148,7 +115,7 @@ static int blocking_run(struct blocking_call *call) {
         event_base_free(base);
 
         if (r < 0) {
-                if (call->done && call->result >= 0 && call->op == FDBR_OP_OPEN)
+                if (call->done && call->result >= 0 && call->o.op == FDBR_OP_OPEN)
                         safe_close(call->result);
                 free(call->text);
                 call->text = NULL;
@@ -166,19 +133,19 @@ static int blocking_errno(int r) {
 }
 
 FDBR_EXPORT int fdbr_open(const char *path, int flags, mode_t mode) {
-        struct blocking_call call = { .op = FDBR_OP_OPEN, .path = path, .oflags = flags, .o.mode = mode };
+        struct blocking_call call = { .o = { .op = FDBR_OP_OPEN, .path = path, .flags = flags, .mode = mode } };
         return blocking_errno(blocking_run(&call));
 }
 
 FDBR_EXPORT int fdbr_check(const char *path, int flags) {
-        struct blocking_call call = { .op = FDBR_OP_CHECK, .path = path, .oflags = flags };
+        struct blocking_call call = { .o = { .op = FDBR_OP_CHECK, .path = path, .flags = flags } };
         int r = blocking_errno(blocking_run(&call));
         return r < 0 ? r : 0;
 }
 
 FDBR_EXPORT int fdbr_statx(const char *path, int flags, struct statx *buf) {
         struct statx stx;
-        struct blocking_call call = { .op = FDBR_OP_STAT, .o = { .path = path, .flags = flags }, .stx = &stx };
+        struct blocking_call call = { .o = { .op = FDBR_OP_STAT, .path = path, .flags = flags }, .stx = &stx };
 
         if (!buf)
                 return blocking_errno(-EFAULT);
@@ -188,25 +155,6 @@ FDBR_EXPORT int fdbr_statx(const char *path, int flags, struct statx *buf) {
         return r;
 }
 
-static void stat_from_statx(struct stat *st, const struct statx *x) {
-        /* Fields outside the mask are 0 in the broker's statx already. */
-        *st = (struct stat) {
-                .st_dev = makedev(x->stx_dev_major, x->stx_dev_minor),
-                .st_ino = x->stx_ino,
-                .st_mode = x->stx_mode,
-                .st_nlink = x->stx_nlink,
-                .st_uid = x->stx_uid,
-                .st_gid = x->stx_gid,
-                .st_rdev = makedev(x->stx_rdev_major, x->stx_rdev_minor),
-                .st_size = (off_t) x->stx_size,
-                .st_blksize = (blksize_t) x->stx_blksize,
-                .st_blocks = (blkcnt_t) x->stx_blocks,
-                .st_atim = { .tv_sec = x->stx_atime.tv_sec, .tv_nsec = x->stx_atime.tv_nsec },
-                .st_mtim = { .tv_sec = x->stx_mtime.tv_sec, .tv_nsec = x->stx_mtime.tv_nsec },
-                .st_ctim = { .tv_sec = x->stx_ctime.tv_sec, .tv_nsec = x->stx_ctime.tv_nsec },
-        };
-}
-
 static int blocking_stat(const char *path, int flags, struct stat *buf) {
         struct statx stx;
 
@@ -214,7 +162,7 @@ static int blocking_stat(const char *path, int flags, struct stat *buf) {
                 return blocking_errno(-EFAULT);
         int r = fdbr_statx(path, flags, &stx);
         if (r == 0)
-                stat_from_statx(buf, &stx);
+                *buf = statx_to_stat(&stx);
         return r;
 }
 
@@ -227,7 +175,7 @@ FDBR_EXPORT int fdbr_lstat(const char *path, struct stat *buf) {
 }
 
 FDBR_EXPORT ssize_t fdbr_readlink(const char *path, char *buf, size_t size) {
-        struct blocking_call call = { .op = FDBR_OP_READLINK, .o.path = path, .buf = buf, .size = size };
+        struct blocking_call call = { .o = { .op = FDBR_OP_READLINK, .path = path }, .buf = buf, .size = size };
 
         /* As readlink(2): a buffer of no size is EINVAL. */
         if (size == 0)
@@ -238,17 +186,17 @@ FDBR_EXPORT ssize_t fdbr_readlink(const char *path, char *buf, size_t size) {
 }
 
 FDBR_EXPORT int fdbr_mkdir(const char *path, mode_t mode) {
-        struct blocking_call call = { .op = FDBR_OP_MKDIR, .o = { .path = path, .mode = mode } };
+        struct blocking_call call = { .o = { .op = FDBR_OP_MKDIR, .path = path, .mode = mode } };
         return blocking_errno(blocking_run(&call));
 }
 
 FDBR_EXPORT int fdbr_unlink(const char *path) {
-        struct blocking_call call = { .op = FDBR_OP_UNLINK, .o.path = path };
+        struct blocking_call call = { .o = { .op = FDBR_OP_UNLINK, .path = path } };
         return blocking_errno(blocking_run(&call));
 }
 
 FDBR_EXPORT int fdbr_rmdir(const char *path) {
-        struct blocking_call call = { .op = FDBR_OP_RMDIR, .o.path = path };
+        struct blocking_call call = { .o = { .op = FDBR_OP_RMDIR, .path = path } };
         return blocking_errno(blocking_run(&call));
 }
 
@@ -256,13 +204,13 @@ FDBR_EXPORT int fdbr_rename(const char *src, const char *dst, unsigned flags) {
         if (flags & ~FDBR_RENAME_NOREPLACE)
                 return blocking_errno(-EINVAL);
         struct blocking_call call = {
-                .op = FDBR_OP_RENAME, .o = { .path = src, .path2 = dst, .flags = (int) flags },
+                .o = { .op = FDBR_OP_RENAME, .path = src, .path2 = dst, .flags = (int) flags },
         };
         return blocking_errno(blocking_run(&call));
 }
 
 static char *blocking_text(uint16_t op) {
-        struct blocking_call call = { .op = op };
+        struct blocking_call call = { .o.op = op };
 
         int r = blocking_run(&call);
         if (r < 0) {

@@ -1,33 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "macro.h"
 
 int cli_cat(struct cli *c, int argc, char **argv) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        int ret = CLI_EXIT_OK, o, r;
-
-        optind = 0;
-        while ((o = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
-                switch (o) {
-                case 'h':
-                        cli_help();
-                        return CLI_EXIT_OK;
-                default:
-                        return cli_option_error(o, argv);
-                }
-        if (optind >= argc)
-                return cli_usage_error("cat needs at least one PATH");
+        int ret = CLI_EXIT_OK;
+        int r = cli_options(argc, argv, &(struct cli_options) {
+                .min_operands = 1, .max_operands = -1, .operands_error = "cat needs at least one PATH" });
+        if (r >= 0)
+                return r;
 
         r = cli_connect(c);
         if (r != CLI_EXIT_OK)
@@ -55,15 +41,12 @@ int cli_cat(struct cli *c, int argc, char **argv) {
                 if (r >= 0)
                         continue;
                 if (side == IO_READ) {
-                        fprintf(stderr, "fdbroker: %s: %s\n", path, strerror(-r));
-                        ret = CLI_EXIT_REFUSED;
+                        ret = cli_error(path, r);
                         continue;
                 }
                 /* Nobody is reading any more: nothing to say, and no point
                  * in going on. */
-                if (r != -EPIPE)
-                        fprintf(stderr, "fdbroker: standard output: %s\n", strerror(-r));
-                return CLI_EXIT_REFUSED;
+                return r == -EPIPE ? CLI_EXIT_REFUSED : cli_error("standard output", r);
         }
 
         return ret;

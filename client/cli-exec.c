@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -63,6 +62,41 @@ static char *exec_fds_env(size_t n) {
         return s;
 }
 
+/* What the options say. */
+struct exec_args {
+        struct exec_file *files; /* never more than words on the command line */
+        size_t n;
+        bool create, have_mode;
+        mode_t mode;
+};
+
+static int exec_option(int opt, const char *arg, void *userdata) {
+        struct exec_args *a = userdata;
+
+        switch (opt) {
+        /* The shell's redirections: <, >, >> and <>. */
+        case 'r':
+        case 'w':
+        case 'a':
+        case 'b':
+                a->files[a->n++] = (struct exec_file) {
+                        .req.path = arg,
+                        .flags = (opt == 'r'   ? O_RDONLY
+                                  : opt == 'w' ? O_WRONLY | O_TRUNC
+                                  : opt == 'a' ? O_WRONLY | O_APPEND
+                                               : O_RDWR) |
+                                 O_CLOEXEC,
+                };
+                return -1;
+        case 'c':
+                a->create = true;
+                return -1;
+        default:
+                a->have_mode = true;
+                return cli_mode_option(opt, arg, &a->mode);
+        }
+}
+
 int cli_exec(struct cli *c, int argc, char **argv) {
         static const struct option options[] = {
                 { "read", required_argument, NULL, 'r' },
@@ -71,60 +105,28 @@ int cli_exec(struct cli *c, int argc, char **argv) {
                 { "rw", required_argument, NULL, 'b' },
                 { "create", no_argument, NULL, 'c' },
                 { "mode", required_argument, NULL, 'm' },
-                { "help", no_argument, NULL, 'h' },
+                CLI_OPTION_HELP,
                 {},
         };
-        _cleanup_free_ struct exec_file *files = NULL;
-        bool create = false, have_mode = false;
-        mode_t mode = 0666;
-        size_t n = 0;
-        int o, r;
+        _cleanup_free_ struct exec_file *files = calloc((size_t) argc, sizeof(*files));
+        struct exec_args a = { .files = files, .mode = 0666 };
+        int r;
 
-        /* Never more files than words on the command line. */
-        files = calloc((size_t) argc, sizeof(*files));
-        if (!files) {
-                fprintf(stderr, "fdbroker: %s\n", strerror(ENOMEM));
-                return CLI_EXIT_REFUSED;
-        }
-
-        optind = 0;
-        while ((o = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
-                switch (o) {
-                /* The shell's redirections: <, >, >> and <>. */
-                case 'r':
-                case 'w':
-                case 'a':
-                case 'b':
-                        files[n++] = (struct exec_file) {
-                                .req.path = optarg,
-                                .flags = (o == 'r'   ? O_RDONLY
-                                          : o == 'w' ? O_WRONLY | O_TRUNC
-                                          : o == 'a' ? O_WRONLY | O_APPEND
-                                                     : O_RDWR) |
-                                         O_CLOEXEC,
-                        };
-                        break;
-                case 'c':
-                        create = true;
-                        break;
-                case 'm':
-                        if (cli_parse_mode(optarg, &mode) < 0)
-                                return cli_usage_error("--mode needs octal permission bits (at most 0777), not '%s'", optarg);
-                        have_mode = true;
-                        break;
-                case 'h':
-                        cli_help();
-                        return CLI_EXIT_OK;
-                default:
-                        return cli_option_error(o, argv);
-                }
-        if (optind >= argc)
-                return cli_usage_error("exec needs a command after --");
-        if (have_mode && !create)
+        if (!files)
+                return cli_error(NULL, -ENOMEM);
+        r = cli_options(argc, argv, &(struct cli_options) {
+                .longopts = options, .parse = exec_option, .userdata = &a,
+                .min_operands = 1, .max_operands = -1, .operands_error = "exec needs a command after --" });
+        if (r >= 0)
+                return r;
+        if (a.have_mode && !a.create)
                 return cli_usage_error("--mode is only used with --create");
+        size_t n = a.n;
+        mode_t mode = a.mode;
+
         /* As the shell: a file to write is created, one to read must be
          * there. */
-        if (create)
+        if (a.create)
                 for (size_t i = 0; i < n; i++)
                         if ((files[i].flags & O_ACCMODE) != O_RDONLY)
                                 files[i].flags |= O_CREAT;
@@ -138,14 +140,11 @@ int cli_exec(struct cli *c, int argc, char **argv) {
                         return r;
 
                 /* All in flight at once: one round trip, not one per file. */
-                for (size_t i = 0; i < n; i++) {
-                        r = fdbr_conn_open(c->conn, files[i].req.path, files[i].flags,
-                                           files[i].flags & O_CREAT ? mode : 0, cli_request_done, &files[i].req);
-                        if (r < 0)
-                                files[i].req = (struct cli_request) {
-                                        .path = files[i].req.path, .done = true, .result = r
-                                };
-                }
+                for (size_t i = 0; i < n; i++)
+                        cli_submitted(&files[i].req,
+                                      fdbr_conn_open(c->conn, files[i].req.path, files[i].flags,
+                                                     files[i].flags & O_CREAT ? mode : 0, cli_request_done,
+                                                     &files[i].req));
                 for (size_t i = 0; i < n; i++)
                         cli_wait(c, &files[i].req, 1);
 
@@ -163,8 +162,7 @@ int cli_exec(struct cli *c, int argc, char **argv) {
         _cleanup_free_ char *env = exec_fds_env(n);
         if (!fds || !env) {
                 exec_files_close(files, n);
-                fprintf(stderr, "fdbroker: %s\n", strerror(ENOMEM));
-                return CLI_EXIT_REFUSED;
+                return cli_error(NULL, -ENOMEM);
         }
         for (size_t i = 0; i < n; i++)
                 fds[i] = TAKE_FD(files[i].req.result);
@@ -173,20 +171,17 @@ int cli_exec(struct cli *c, int argc, char **argv) {
         if (r < 0) {
                 for (size_t i = 0; i < n; i++)
                         safe_close(fds[i]);
-                fprintf(stderr, "fdbroker: cannot place descriptors: %s\n", strerror(-r));
-                return CLI_EXIT_REFUSED;
+                return cli_error("cannot place descriptors", r);
         }
 
-        if (setenv(EXEC_ENV, env, 1) < 0) {
-                fprintf(stderr, "fdbroker: %s: %s\n", EXEC_ENV, strerror(errno));
-                return CLI_EXIT_REFUSED;
-        }
+        if (setenv(EXEC_ENV, env, 1) < 0)
+                return cli_error(EXEC_ENV, -errno);
 
         fflush(stdout);
         execvp(cmd[0], cmd);
 
         /* As a shell says it: 127 not found, 126 found but not runnable. */
         r = errno;
-        fprintf(stderr, "fdbroker: %s: %s\n", cmd[0], strerror(r));
+        (void) cli_error(cmd[0], -r);
         return r == ENOENT || r == ENOTDIR ? 127 : 126;
 }

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,82 +87,44 @@ static void cli_print_stat(const struct statx *x, const char *name) {
 static int cli_stat_all(struct cli *c, struct cli_stat *s, size_t n, int flags) {
         int ret = CLI_EXIT_OK;
 
+        for (size_t i = 0; i < n; i++)
+                cli_submitted(&s[i].req, fdbr_conn_stat(c->conn, s[i].req.path, flags, cli_stat_done, &s[i]));
         for (size_t i = 0; i < n; i++) {
-                int r = fdbr_conn_stat(c->conn, s[i].req.path, flags, cli_stat_done, &s[i]);
-                if (r < 0)
-                        s[i].req = (struct cli_request) { .path = s[i].req.path, .done = true, .result = r };
-        }
-        for (size_t i = 0; i < n; i++) {
-                cli_wait(c, &s[i].req, 1);
-                if (s[i].req.result < 0) {
-                        int r = cli_fail(c, s[i].req.path, s[i].req.result);
-                        if (r == CLI_EXIT_UNREACHABLE)
-                                return r;
+                int r = cli_settle(c, &s[i].req);
+                if (r == CLI_EXIT_UNREACHABLE)
+                        return r;
+                if (r == CLI_EXIT_OK)
+                        cli_print_stat(&s[i].stx, s[i].name);
+                else
                         ret = r;
-                        continue;
-                }
-                cli_print_stat(&s[i].stx, s[i].name);
         }
         return ret;
 }
 
-/* Parses the common case: no option but --help.  Returns -1 to go on, or
- * the exit status. */
-static int cli_no_options(int argc, char **argv) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        int o;
-
-        optind = 0;
-        while ((o = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
-                switch (o) {
-                case 'h':
-                        cli_help();
-                        return CLI_EXIT_OK;
-                default:
-                        return cli_option_error(o, argv);
-                }
-        return -1;
-}
-
 int cli_stat(struct cli *c, int argc, char **argv) {
-        static const struct option options[] = {
-                { "no-follow", no_argument, NULL, 'n' },
-                { "help", no_argument, NULL, 'h' },
+        int nofollow = 0;
+        const struct option options[] = {
+                { "no-follow", no_argument, &nofollow, 1 },
+                CLI_OPTION_HELP,
                 {},
         };
-        int flags = 0, o, r;
-
-        optind = 0;
-        while ((o = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
-                switch (o) {
-                case 'n':
-                        flags = AT_SYMLINK_NOFOLLOW;
-                        break;
-                case 'h':
-                        cli_help();
-                        return CLI_EXIT_OK;
-                default:
-                        return cli_option_error(o, argv);
-                }
-        if (optind >= argc)
-                return cli_usage_error("stat needs at least one PATH");
+        int r = cli_options(argc, argv, &(struct cli_options) {
+                .longopts = options,
+                .min_operands = 1, .max_operands = -1, .operands_error = "stat needs at least one PATH" });
+        if (r >= 0)
+                return r;
 
         size_t n = (size_t) (argc - optind);
         _cleanup_free_ struct cli_stat *s = calloc(n, sizeof(*s));
-        if (!s) {
-                fprintf(stderr, "fdbroker: %s\n", strerror(ENOMEM));
-                return CLI_EXIT_REFUSED;
-        }
+        if (!s)
+                return cli_error(NULL, -ENOMEM);
         for (size_t i = 0; i < n; i++)
                 s[i].req.path = s[i].name = argv[optind + (int) i];
 
         r = cli_connect(c);
         if (r != CLI_EXIT_OK)
                 return r;
-        return cli_stat_all(c, s, n, flags);
+        return cli_stat_all(c, s, n, nofollow ? AT_SYMLINK_NOFOLLOW : 0);
 }
 
 static int cli_name_cmp(const void *a, const void *b) {
@@ -225,28 +186,20 @@ static ssize_t cli_read_dir(int fd, char ***ret_names) {
         return (ssize_t) n;
 }
 
-int cli_ls(struct cli *c, int argc, char **argv) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        bool lng = false;
-        int o, r, fd = -1;
+static int cli_ls_option(int opt, const char *arg, void *userdata) {
+        *(bool *) userdata = true; /* -l */
+        return -1;
+}
 
-        optind = 0;
-        while ((o = getopt_long(argc, argv, "+:lh", options, NULL)) >= 0)
-                switch (o) {
-                case 'l':
-                        lng = true;
-                        break;
-                case 'h':
-                        cli_help();
-                        return CLI_EXIT_OK;
-                default:
-                        return cli_option_error(o, argv);
-                }
-        if (argc - optind != 1)
-                return cli_usage_error("ls needs exactly one DIR");
+int cli_ls(struct cli *c, int argc, char **argv) {
+        bool lng = false;
+        int r, fd = -1;
+
+        r = cli_options(argc, argv, &(struct cli_options) {
+                .shortopts = "+:lh", .parse = cli_ls_option, .userdata = &lng,
+                .min_operands = 1, .max_operands = 1, .operands_error = "ls needs exactly one DIR" });
+        if (r >= 0)
+                return r;
         const char *dir = argv[optind];
 
         r = cli_connect(c);
@@ -258,10 +211,8 @@ int cli_ls(struct cli *c, int argc, char **argv) {
 
         char **names = NULL;
         ssize_t n = cli_read_dir(fd, &names);
-        if (n < 0) {
-                fprintf(stderr, "fdbroker: %s: %s\n", dir, strerror((int) -n));
-                return CLI_EXIT_REFUSED;
-        }
+        if (n < 0)
+                return cli_error(dir, (int) n);
 
         int ret = CLI_EXIT_OK;
         if (!lng)
@@ -286,7 +237,7 @@ int cli_ls(struct cli *c, int argc, char **argv) {
                         /* The entries themselves, as ls -l shows them. */
                         ret = cli_stat_all(c, s, (size_t) n, AT_SYMLINK_NOFOLLOW);
                 else
-                        fprintf(stderr, "fdbroker: %s\n", strerror(ENOMEM));
+                        (void) cli_error(NULL, -ENOMEM);
                 for (ssize_t i = 0; s && i < n; i++)
                         free(s[i].owned_path);
                 free(s);
@@ -322,11 +273,9 @@ static void cli_text_done(fdbr_conn *conn, int result, const char *data, size_t 
 /* Waits for a text request and prints the text, ending it with a newline
  * if it has none. */
 static int cli_text_finish(struct cli *c, struct cli_text *t, int submitted) {
-        if (submitted < 0)
-                return cli_fail(c, t->req.path, submitted);
-        cli_wait(c, &t->req, 1);
-        if (t->req.result < 0)
-                return cli_fail(c, t->req.path, t->req.result);
+        int r = cli_finish(c, &t->req, submitted);
+        if (r != CLI_EXIT_OK)
+                return r;
 
         fwrite(t->text, 1, t->len, stdout);
         if (t->len > 0 && t->text[t->len - 1] != '\n')
@@ -336,11 +285,10 @@ static int cli_text_finish(struct cli *c, struct cli_text *t, int submitted) {
 }
 
 int cli_readlink(struct cli *c, int argc, char **argv) {
-        int r = cli_no_options(argc, argv);
+        int r = cli_options(argc, argv, &(struct cli_options) {
+                .min_operands = 1, .max_operands = 1, .operands_error = "readlink needs exactly one PATH" });
         if (r >= 0)
                 return r;
-        if (argc - optind != 1)
-                return cli_usage_error("readlink needs exactly one PATH");
 
         r = cli_connect(c);
         if (r != CLI_EXIT_OK)
@@ -351,11 +299,10 @@ int cli_readlink(struct cli *c, int argc, char **argv) {
 }
 
 int cli_status(struct cli *c, int argc, char **argv) {
-        int r = cli_no_options(argc, argv);
+        int r = cli_options(argc, argv, &(struct cli_options) {
+                .max_operands = 0, .operands_error = "status takes no argument" });
         if (r >= 0)
                 return r;
-        if (optind < argc)
-                return cli_usage_error("status takes no argument");
 
         r = cli_connect(c);
         if (r != CLI_EXIT_OK)
@@ -365,31 +312,35 @@ int cli_status(struct cli *c, int argc, char **argv) {
         return cli_text_finish(c, &t, fdbr_conn_status(c->conn, cli_text_done, &t));
 }
 
-/* One request per path, all in flight; failures reported in order. */
-static int cli_each(struct cli *c, char **paths, size_t n,
-                    int (*submit)(struct cli *c, const char *path, mode_t mode, struct cli_request *req),
-                    mode_t mode) {
-        _cleanup_free_ struct cli_request *reqs = calloc(n, sizeof(*reqs));
-        int ret = CLI_EXIT_OK;
+typedef int (*cli_submit_t)(struct cli *c, const char *path, mode_t mode, struct cli_request *req);
 
-        if (!reqs) {
-                fprintf(stderr, "fdbroker: %s\n", strerror(ENOMEM));
-                return CLI_EXIT_REFUSED;
+/* Parses the operands (at least one PATH) and options, then sends one
+ * request per path, all in flight; failures are reported in order. */
+static int cli_each(struct cli *c, int argc, char **argv, const struct cli_options *opts, cli_submit_t submit,
+                    const mode_t *mode) {
+        int ret = CLI_EXIT_OK;
+        int r = cli_options(argc, argv, opts);
+        if (r >= 0)
+                return r;
+
+        size_t n = (size_t) (argc - optind);
+        _cleanup_free_ struct cli_request *reqs = calloc(n, sizeof(*reqs));
+        if (!reqs)
+                return cli_error(NULL, -ENOMEM);
+
+        r = cli_connect(c);
+        if (r != CLI_EXIT_OK)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                reqs[i].path = argv[optind + (int) i];
+                cli_submitted(&reqs[i], submit(c, reqs[i].path, mode ? *mode : 0, &reqs[i]));
         }
         for (size_t i = 0; i < n; i++) {
-                reqs[i].path = paths[i];
-                int r = submit(c, paths[i], mode, &reqs[i]);
-                if (r < 0)
-                        reqs[i] = (struct cli_request) { .path = paths[i], .done = true, .result = r };
-        }
-        for (size_t i = 0; i < n; i++) {
-                cli_wait(c, &reqs[i], 1);
-                if (reqs[i].result < 0) {
-                        int r = cli_fail(c, reqs[i].path, reqs[i].result);
-                        if (r == CLI_EXIT_UNREACHABLE)
-                                return r;
+                r = cli_settle(c, &reqs[i]);
+                if (r == CLI_EXIT_UNREACHABLE)
+                        return r;
+                if (r != CLI_EXIT_OK)
                         ret = r;
-                }
         }
         return ret;
 }
@@ -406,97 +357,47 @@ static int submit_rmdir(struct cli *c, const char *path, mode_t mode, struct cli
         return fdbr_conn_rmdir(c->conn, path, cli_request_done, req);
 }
 
-int cli_parse_mode(const char *s, mode_t *ret) {
-        char *end;
-
-        errno = 0;
-        unsigned long v = strtoul(s, &end, 8);
-        if (errno != 0 || end == s || *end || *s == '-' || *s == '+' || v > 0777)
-                return -EINVAL;
-        *ret = (mode_t) v;
-        return 0;
-}
-
 int cli_mkdir(struct cli *c, int argc, char **argv) {
         static const struct option options[] = {
                 { "mode", required_argument, NULL, 'm' },
-                { "help", no_argument, NULL, 'h' },
+                CLI_OPTION_HELP,
                 {},
         };
         mode_t mode = 0777;
-        int o, r;
 
-        optind = 0;
-        while ((o = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
-                switch (o) {
-                case 'm':
-                        if (cli_parse_mode(optarg, &mode) < 0)
-                                return cli_usage_error("--mode needs octal permission bits (at most 0777), not '%s'", optarg);
-                        break;
-                case 'h':
-                        cli_help();
-                        return CLI_EXIT_OK;
-                default:
-                        return cli_option_error(o, argv);
-                }
-        if (optind >= argc)
-                return cli_usage_error("mkdir needs at least one PATH");
-
-        r = cli_connect(c);
-        if (r != CLI_EXIT_OK)
-                return r;
-        return cli_each(c, argv + optind, (size_t) (argc - optind), submit_mkdir, mode);
+        return cli_each(c, argc, argv,
+                        &(struct cli_options) {
+                                .longopts = options, .parse = cli_mode_option, .userdata = &mode,
+                                .min_operands = 1, .max_operands = -1, .operands_error = "mkdir needs at least one PATH" },
+                        submit_mkdir, &mode);
 }
 
 int cli_rm(struct cli *c, int argc, char **argv) {
-        int r = cli_no_options(argc, argv);
-        if (r >= 0)
-                return r;
-        if (optind >= argc)
-                return cli_usage_error("rm needs at least one PATH");
-
-        r = cli_connect(c);
-        if (r != CLI_EXIT_OK)
-                return r;
-        return cli_each(c, argv + optind, (size_t) (argc - optind), submit_unlink, 0);
+        return cli_each(c, argc, argv,
+                        &(struct cli_options) {
+                                .min_operands = 1, .max_operands = -1, .operands_error = "rm needs at least one PATH" },
+                        submit_unlink, NULL);
 }
 
 int cli_rmdir(struct cli *c, int argc, char **argv) {
-        int r = cli_no_options(argc, argv);
-        if (r >= 0)
-                return r;
-        if (optind >= argc)
-                return cli_usage_error("rmdir needs at least one PATH");
-
-        r = cli_connect(c);
-        if (r != CLI_EXIT_OK)
-                return r;
-        return cli_each(c, argv + optind, (size_t) (argc - optind), submit_rmdir, 0);
+        return cli_each(c, argc, argv,
+                        &(struct cli_options) {
+                                .min_operands = 1, .max_operands = -1, .operands_error = "rmdir needs at least one PATH" },
+                        submit_rmdir, NULL);
 }
 
 int cli_mv(struct cli *c, int argc, char **argv) {
-        static const struct option options[] = {
-                { "no-clobber", no_argument, NULL, 'n' },
-                { "help", no_argument, NULL, 'h' },
+        int noclobber = 0;
+        const struct option options[] = {
+                { "no-clobber", no_argument, &noclobber, 1 },
+                CLI_OPTION_HELP,
                 {},
         };
-        unsigned flags = 0;
-        int o, r;
-
-        optind = 0;
-        while ((o = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
-                switch (o) {
-                case 'n':
-                        flags = FDBR_RENAME_NOREPLACE;
-                        break;
-                case 'h':
-                        cli_help();
-                        return CLI_EXIT_OK;
-                default:
-                        return cli_option_error(o, argv);
-                }
-        if (argc - optind != 2)
-                return cli_usage_error("mv needs exactly SRC and DST");
+        int r = cli_options(argc, argv, &(struct cli_options) {
+                .longopts = options,
+                .min_operands = 2, .max_operands = 2, .operands_error = "mv needs exactly SRC and DST" });
+        if (r >= 0)
+                return r;
 
         r = cli_connect(c);
         if (r != CLI_EXIT_OK)
@@ -504,9 +405,7 @@ int cli_mv(struct cli *c, int argc, char **argv) {
 
         /* Messages name SRC: the request is about moving it. */
         struct cli_request req = { .path = argv[optind] };
-        r = fdbr_conn_rename(c->conn, argv[optind], argv[optind + 1], flags, cli_request_done, &req);
-        if (r < 0)
-                return cli_fail(c, req.path, r);
-        cli_wait(c, &req, 1);
-        return req.result < 0 ? cli_fail(c, req.path, req.result) : CLI_EXIT_OK;
+        return cli_finish(c, &req,
+                          fdbr_conn_rename(c->conn, argv[optind], argv[optind + 1],
+                                           noclobber ? FDBR_RENAME_NOREPLACE : 0, cli_request_done, &req));
 }

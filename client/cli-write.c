@@ -1,42 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "macro.h"
 
 int cli_write(struct cli *c, int argc, char **argv) {
-        static const struct option options[] = {
-                { "append", no_argument, NULL, 'a' },
-                { "create", no_argument, NULL, 'c' },
-                { "help", no_argument, NULL, 'h' },
+        int append = 0, create = 0;
+        const struct option options[] = {
+                { "append", no_argument, &append, 1 },
+                { "create", no_argument, &create, 1 },
+                CLI_OPTION_HELP,
                 {},
         };
-        bool append = false, create = false;
-        int o, r;
-
-        optind = 0;
-        while ((o = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
-                switch (o) {
-                case 'a':
-                        append = true;
-                        break;
-                case 'c':
-                        create = true;
-                        break;
-                case 'h':
-                        cli_help();
-                        return CLI_EXIT_OK;
-                default:
-                        return cli_option_error(o, argv);
-                }
-        if (argc - optind != 1)
-                return cli_usage_error("write needs exactly one PATH");
+        int r = cli_options(argc, argv, &(struct cli_options) {
+                .longopts = options,
+                .min_operands = 1, .max_operands = 1, .operands_error = "write needs exactly one PATH" });
+        if (r >= 0)
+                return r;
         const char *path = argv[optind];
 
         int flags = O_WRONLY | O_CLOEXEC | (append ? O_APPEND : O_TRUNC) | (create ? O_CREAT : 0);
@@ -53,16 +35,12 @@ int cli_write(struct cli *c, int argc, char **argv) {
 
         enum io_side side;
         r = io_copy(STDIN_FILENO, fd, &side);
-        if (r < 0) {
-                fprintf(stderr, "fdbroker: %s: %s\n", side == IO_READ ? "standard input" : path, strerror(-r));
-                return CLI_EXIT_REFUSED;
-        }
+        if (r < 0)
+                return cli_error(side == IO_READ ? "standard input" : path, r);
 
         /* Where the file system reports errors late, close() is the last
          * chance to hear of them. */
-        if (close(TAKE_FD(fd)) < 0 && errno != EINTR) {
-                fprintf(stderr, "fdbroker: %s: %s\n", path, strerror(errno));
-                return CLI_EXIT_REFUSED;
-        }
+        if (close(TAKE_FD(fd)) < 0 && errno != EINTR)
+                return cli_error(path, -errno);
         return CLI_EXIT_OK;
 }

@@ -5,7 +5,6 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,126 +72,13 @@ void cli_help(void) {
                FDBR_SOCKET_ENV, FDBR_DEFAULT_SOCKET);
 }
 
-int cli_usage_error(const char *fmt, ...) {
-        va_list ap;
-
-        fputs("fdbroker: ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputs("\nUsage: fdbroker [--socket PATH] "
-              "{ping|cat|check|write|exec|stat|ls|readlink|mkdir|rm|rmdir|mv|status|run} [ARG...]\n"
-              "Try 'fdbroker --help' for more information.\n",
-              stderr);
-        return CLI_EXIT_USAGE;
-}
-
-int cli_option_error(int opt, char **argv) {
-        /* getopt_long() has advanced optind past the offending word. */
-        const char *word = optind > 0 ? argv[optind - 1] : "?";
-
-        if (opt == ':')
-                return cli_usage_error("option '%s' needs an argument", word);
-        if (optopt != 0)
-                return cli_usage_error("unknown option '-%c'", optopt);
-        return cli_usage_error("unknown option '%s'", word);
-}
-
-int cli_connect(struct cli *c) {
-        c->base = event_base_new();
-        if (!c->base) {
-                fprintf(stderr, "fdbroker: cannot set up the event loop: %s\n", strerror(ENOMEM));
-                return CLI_EXIT_UNREACHABLE;
-        }
-
-        int r = fdbr_conn_new(c->base, c->socket, &c->conn);
-        if (r < 0) {
-                fprintf(stderr, "fdbroker: cannot reach broker at %s: %s\n", c->socket, strerror(-r));
-                return CLI_EXIT_UNREACHABLE;
-        }
-        return CLI_EXIT_OK;
-}
-
-void cli_disconnect(struct cli *c) {
-        fdbr_conn_free(c->conn);
-        c->conn = NULL;
-        if (c->base)
-                event_base_free(c->base);
-        c->base = NULL;
-}
-
-void cli_request_done(fdbr_conn *conn, int result, void *userdata) {
-        struct cli_request *req = userdata;
-
-        req->done = true;
-        req->result = result;
-}
-
-void cli_wait(struct cli *c, struct cli_request *reqs, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                while (!reqs[i].done)
-                        if (event_base_loop(c->base, EVLOOP_ONCE) != 0) {
-                                /* Nothing left to wait for although a
-                                 * request is pending: cannot happen with a
-                                 * working loop, and nothing would help. */
-                                fprintf(stderr, "fdbroker: event loop failed\n");
-                                exit(CLI_EXIT_UNREACHABLE);
-                        }
-}
-
-int cli_fail(const struct cli *c, const char *what, int error) {
-        switch (error) {
-        case -ECONNRESET: /* the broker went away */
-        case -ENOTCONN:   /* ... before this request was submitted */
-        case -EBADMSG:    /* what answered is not a broker we can talk to */
-                fprintf(stderr, "fdbroker: cannot reach broker at %s: %s\n", c->socket, strerror(-error));
-                return CLI_EXIT_UNREACHABLE;
-        default:
-                fprintf(stderr, "fdbroker: %s: %s\n", what, strerror(-error));
-                return CLI_EXIT_REFUSED;
-        }
-}
-
-/* Waits for one request just submitted (submitted: what the submitting
- * call returned) and turns its outcome into an exit status. */
-static int cli_finish(struct cli *c, struct cli_request *req, int submitted) {
-        if (submitted < 0)
-                return cli_fail(c, req->path, submitted);
-        cli_wait(c, req, 1);
-        if (req->result < 0)
-                return cli_fail(c, req->path, req->result);
-        return CLI_EXIT_OK;
-}
-
-int cli_open(struct cli *c, const char *path, int flags, mode_t mode, int *ret_fd) {
-        struct cli_request req = { .path = path };
-
-        int r = cli_finish(c, &req, fdbr_conn_open(c->conn, path, flags, mode, cli_request_done, &req));
-        if (r == CLI_EXIT_OK)
-                *ret_fd = req.result;
-        return r;
-}
-
 static int cli_ping(struct cli *c, int argc, char **argv) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        int o;
+        int r = cli_options(argc, argv, &(struct cli_options) {
+                .max_operands = 0, .operands_error = "ping takes no argument" });
+        if (r >= 0)
+                return r;
 
-        optind = 0;
-        while ((o = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
-                switch (o) {
-                case 'h':
-                        cli_help();
-                        return CLI_EXIT_OK;
-                default:
-                        return cli_option_error(o, argv);
-                }
-        if (optind < argc)
-                return cli_usage_error("ping takes no argument");
-
-        int r = cli_connect(c);
+        r = cli_connect(c);
         if (r != CLI_EXIT_OK)
                 return r;
 
@@ -201,44 +87,29 @@ static int cli_ping(struct cli *c, int argc, char **argv) {
 }
 
 static int cli_check(struct cli *c, int argc, char **argv) {
-        static const struct option options[] = {
-                { "write", no_argument, NULL, 'w' },
-                { "create", no_argument, NULL, 'c' },
-                { "dir", no_argument, NULL, 'd' },
-                { "help", no_argument, NULL, 'h' },
+        int wr = 0, create = 0, dir = 0;
+        const struct option options[] = {
+                { "write", no_argument, &wr, 1 },
+                { "create", no_argument, &create, 1 },
+                { "dir", no_argument, &dir, 1 },
+                CLI_OPTION_HELP,
                 {},
         };
-        int flags = O_RDONLY, extra = 0, o;
-
-        optind = 0;
-        while ((o = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
-                switch (o) {
-                case 'w':
-                        /* WRITE alone: asking for write must not also demand read. */
-                        flags = O_WRONLY;
-                        break;
-                case 'c':
-                        extra |= O_CREAT;
-                        break;
-                case 'd':
-                        extra |= O_DIRECTORY;
-                        break;
-                case 'h':
-                        cli_help();
-                        return CLI_EXIT_OK;
-                default:
-                        return cli_option_error(o, argv);
-                }
-        if (argc - optind != 1)
-                return cli_usage_error("check needs exactly one PATH");
+        int r = cli_options(argc, argv, &(struct cli_options) {
+                .longopts = options,
+                .min_operands = 1, .max_operands = 1, .operands_error = "check needs exactly one PATH" });
+        if (r >= 0)
+                return r;
         const char *path = argv[optind];
+        /* WRITE alone: asking for write must not also demand read. */
+        int flags = (wr ? O_WRONLY : O_RDONLY) | (create ? O_CREAT : 0) | (dir ? O_DIRECTORY : 0);
 
-        int r = cli_connect(c);
+        r = cli_connect(c);
         if (r != CLI_EXIT_OK)
                 return r;
 
         struct cli_request req = { .path = path };
-        return cli_finish(c, &req, fdbr_conn_check(c->conn, path, flags | extra, cli_request_done, &req));
+        return cli_finish(c, &req, fdbr_conn_check(c->conn, path, flags, cli_request_done, &req));
 }
 
 /* With 0, 1 or 2 closed, the first descriptors the broker hands out would

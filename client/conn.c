@@ -430,7 +430,7 @@ static void conn_on_timeout(evutil_socket_t fd, short what, void *userdata) {
         conn_unref(conn);
 }
 
-int conn_path_prepare(const char *path, size_t *ret_len) {
+static int conn_path_prepare(const char *path, size_t *ret_len) {
         if (!path)
                 return -EINVAL;
 
@@ -443,26 +443,25 @@ int conn_path_prepare(const char *path, size_t *ret_len) {
         return 0;
 }
 
-int conn_prepare(const char *path, int oflags, mode_t mode, struct flags_wire *ret, size_t *ret_path_len) {
-        size_t len;
-        int r;
-
-        r = conn_path_prepare(path, &len);
-        if (r < 0)
-                return r;
-        r = flags_from_open(oflags, mode, ret);
-        if (r < 0)
-                return r;
-        *ret_path_len = len;
-        return 0;
-}
-
-int conn_op_prepare(const struct conn_op *o, char *buf, size_t *ret_len, struct flags_wire *ret_flags) {
+int conn_op_prepare(const struct conn_op *o, struct conn_wire *ret) {
         struct flags_wire f = { 0 };
+        char *buf = ret->paths;
         size_t len = 0, len2;
         int r;
 
         switch (o->op) {
+        case FDBR_OP_OPEN:
+        case FDBR_OP_CHECK:
+                /* The path first: a bad one is said as such, whatever the
+                 * flags. */
+                r = conn_path_prepare(o->path, &len);
+                if (r < 0)
+                        return r;
+                r = flags_from_open(o->flags, o->mode, &f);
+                if (r < 0)
+                        return r;
+                memcpy(buf, o->path, len);
+                goto done;
         case FDBR_OP_STAT:
                 if (o->flags & ~AT_SYMLINK_NOFOLLOW)
                         return -EINVAL;
@@ -483,9 +482,7 @@ int conn_op_prepare(const struct conn_op *o, char *buf, size_t *ret_len, struct 
                 break;
         case FDBR_OP_STATUS:
         case FDBR_OP_GRANTS:
-                *ret_len = 0;
-                *ret_flags = f;
-                return 0;
+                goto done;
         default:
                 break;
         }
@@ -508,8 +505,10 @@ int conn_op_prepare(const struct conn_op *o, char *buf, size_t *ret_len, struct 
         r = wire_request_check(o->op, f.flags, f.mode, buf, len);
         if (r < 0)
                 return r;
-        *ret_len = len;
-        *ret_flags = f;
+done:
+        ret->op = o->op;
+        ret->flags = f;
+        ret->len = len;
         return 0;
 }
 
@@ -600,94 +599,101 @@ static int conn_submit(fdbr_conn *conn, uint16_t op, const char *path, size_t pa
         return 0;
 }
 
-static int conn_submit_path(fdbr_conn *conn, uint16_t op, const char *path, int oflags, mode_t mode,
-                            fdbr_callback_t callback, void *userdata) {
-        struct flags_wire flags;
-        size_t len;
-        int r;
-
-        if (!conn || !callback)
-                return -EINVAL;
-        r = conn_prepare(path, oflags, mode, &flags, &len);
-        if (r < 0)
-                return r;
-        return conn_submit(conn, op, path, len, &flags,
-                           &(struct conn_cb) { .kind = CONN_CB_PLAIN, .u.plain = callback, .userdata = userdata });
+/* The caller's callback for op, of the kind op answers with. */
+static struct conn_cb conn_cb_of(uint16_t op, const struct conn_callbacks *cbs, void *userdata) {
+        switch (op) {
+        case FDBR_OP_STAT:
+                return (struct conn_cb) { .kind = CONN_CB_STAT, .u.stat = cbs->stat, .userdata = userdata };
+        case FDBR_OP_READLINK:
+        case FDBR_OP_STATUS:
+        case FDBR_OP_GRANTS:
+                return (struct conn_cb) { .kind = CONN_CB_DATA, .u.data = cbs->data, .userdata = userdata };
+        default:
+                return (struct conn_cb) { .kind = CONN_CB_PLAIN, .u.plain = cbs->plain, .userdata = userdata };
+        }
 }
 
-static int conn_submit_op(fdbr_conn *conn, const struct conn_op *o, const struct conn_cb *cb) {
-        char buf[FDBR_WIRE_PATHS_MAX];
-        struct flags_wire flags;
-        size_t len;
-        int r;
+int conn_submit_wire(fdbr_conn *conn, const struct conn_wire *w, const struct conn_callbacks *cbs,
+                     void *userdata) {
+        struct conn_cb cb = conn_cb_of(w->op, cbs, userdata);
 
-        if (!conn || !cb->u.plain)
+        if (!conn || !cb.u.plain)
                 return -EINVAL;
-        r = conn_op_prepare(o, buf, &len, &flags);
-        if (r < 0)
-                return r;
-        return conn_submit(conn, o->op, buf, len, &flags, cb);
+        return conn_submit(conn, w->op, w->paths, w->len, &w->flags, &cb);
 }
 
-#define CB_PLAIN(f, ud) (&(struct conn_cb) { .kind = CONN_CB_PLAIN, .u.plain = (f), .userdata = (ud) })
-#define CB_STAT(f, ud) (&(struct conn_cb) { .kind = CONN_CB_STAT, .u.stat = (f), .userdata = (ud) })
-#define CB_DATA(f, ud) (&(struct conn_cb) { .kind = CONN_CB_DATA, .u.data = (f), .userdata = (ud) })
+static int conn_submit_op(fdbr_conn *conn, const struct conn_op *o, const struct conn_callbacks *cbs,
+                          void *userdata) {
+        struct conn_cb cb = conn_cb_of(o->op, cbs, userdata);
+        struct conn_wire w;
+        int r;
+
+        if (!conn || !cb.u.plain)
+                return -EINVAL;
+        r = conn_op_prepare(o, &w);
+        if (r < 0)
+                return r;
+        return conn_submit(conn, w.op, w.paths, w.len, &w.flags, &cb);
+}
+
+#define OP(...) (&(const struct conn_op) { __VA_ARGS__ })
+#define CB_PLAIN(f) (&(const struct conn_callbacks) { .plain = (f) })
+#define CB_STAT(f) (&(const struct conn_callbacks) { .stat = (f) })
+#define CB_DATA(f) (&(const struct conn_callbacks) { .data = (f) })
+
+FDBR_EXPORT int fdbr_conn_open(fdbr_conn *conn, const char *path, int flags, mode_t mode,
+                               fdbr_callback_t callback, void *userdata) {
+        return conn_submit_op(conn, OP(.op = FDBR_OP_OPEN, .path = path, .flags = flags, .mode = mode),
+                              CB_PLAIN(callback), userdata);
+}
+
+FDBR_EXPORT int fdbr_conn_check(fdbr_conn *conn, const char *path, int flags,
+                                fdbr_callback_t callback, void *userdata) {
+        return conn_submit_op(conn, OP(.op = FDBR_OP_CHECK, .path = path, .flags = flags), CB_PLAIN(callback),
+                              userdata);
+}
 
 FDBR_EXPORT int fdbr_conn_stat(fdbr_conn *conn, const char *path, int flags,
                                fdbr_stat_callback_t callback, void *userdata) {
-        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_STAT, .path = path, .flags = flags },
-                              CB_STAT(callback, userdata));
+        return conn_submit_op(conn, OP(.op = FDBR_OP_STAT, .path = path, .flags = flags), CB_STAT(callback),
+                              userdata);
 }
 
 FDBR_EXPORT int fdbr_conn_readlink(fdbr_conn *conn, const char *path,
                                    fdbr_data_callback_t callback, void *userdata) {
-        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_READLINK, .path = path },
-                              CB_DATA(callback, userdata));
+        return conn_submit_op(conn, OP(.op = FDBR_OP_READLINK, .path = path), CB_DATA(callback), userdata);
 }
 
 FDBR_EXPORT int fdbr_conn_mkdir(fdbr_conn *conn, const char *path, mode_t mode,
                                 fdbr_callback_t callback, void *userdata) {
-        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_MKDIR, .path = path, .mode = mode },
-                              CB_PLAIN(callback, userdata));
+        return conn_submit_op(conn, OP(.op = FDBR_OP_MKDIR, .path = path, .mode = mode), CB_PLAIN(callback),
+                              userdata);
 }
 
 FDBR_EXPORT int fdbr_conn_unlink(fdbr_conn *conn, const char *path,
                                  fdbr_callback_t callback, void *userdata) {
-        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_UNLINK, .path = path },
-                              CB_PLAIN(callback, userdata));
+        return conn_submit_op(conn, OP(.op = FDBR_OP_UNLINK, .path = path), CB_PLAIN(callback), userdata);
 }
 
 FDBR_EXPORT int fdbr_conn_rmdir(fdbr_conn *conn, const char *path,
                                 fdbr_callback_t callback, void *userdata) {
-        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_RMDIR, .path = path },
-                              CB_PLAIN(callback, userdata));
+        return conn_submit_op(conn, OP(.op = FDBR_OP_RMDIR, .path = path), CB_PLAIN(callback), userdata);
 }
 
 FDBR_EXPORT int fdbr_conn_rename(fdbr_conn *conn, const char *src, const char *dst, unsigned flags,
                                  fdbr_callback_t callback, void *userdata) {
         if (flags > INT_MAX)
                 return -EINVAL;
-        return conn_submit_op(conn,
-                              &(struct conn_op) { .op = FDBR_OP_RENAME, .path = src, .path2 = dst, .flags = (int) flags },
-                              CB_PLAIN(callback, userdata));
+        return conn_submit_op(conn, OP(.op = FDBR_OP_RENAME, .path = src, .path2 = dst, .flags = (int) flags),
+                              CB_PLAIN(callback), userdata);
 }
 
 FDBR_EXPORT int fdbr_conn_status(fdbr_conn *conn, fdbr_data_callback_t callback, void *userdata) {
-        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_STATUS }, CB_DATA(callback, userdata));
+        return conn_submit_op(conn, OP(.op = FDBR_OP_STATUS), CB_DATA(callback), userdata);
 }
 
 FDBR_EXPORT int fdbr_conn_grants(fdbr_conn *conn, fdbr_data_callback_t callback, void *userdata) {
-        return conn_submit_op(conn, &(struct conn_op) { .op = FDBR_OP_GRANTS }, CB_DATA(callback, userdata));
-}
-
-FDBR_EXPORT int fdbr_conn_open(fdbr_conn *conn, const char *path, int flags, mode_t mode,
-                               fdbr_callback_t callback, void *userdata) {
-        return conn_submit_path(conn, FDBR_OP_OPEN, path, flags, mode, callback, userdata);
-}
-
-FDBR_EXPORT int fdbr_conn_check(fdbr_conn *conn, const char *path, int flags,
-                                fdbr_callback_t callback, void *userdata) {
-        return conn_submit_path(conn, FDBR_OP_CHECK, path, flags, 0, callback, userdata);
+        return conn_submit_op(conn, OP(.op = FDBR_OP_GRANTS), CB_DATA(callback), userdata);
 }
 
 FDBR_EXPORT int fdbr_conn_ping(fdbr_conn *conn, fdbr_callback_t callback, void *userdata) {
@@ -695,7 +701,8 @@ FDBR_EXPORT int fdbr_conn_ping(fdbr_conn *conn, fdbr_callback_t callback, void *
 
         if (!conn || !callback)
                 return -EINVAL;
-        return conn_submit(conn, FDBR_OP_PING, NULL, 0, &none, CB_PLAIN(callback, userdata));
+        return conn_submit(conn, FDBR_OP_PING, NULL, 0, &none,
+                           &(struct conn_cb) { .kind = CONN_CB_PLAIN, .u.plain = callback, .userdata = userdata });
 }
 
 FDBR_EXPORT int fdbr_conn_new(struct event_base *base, const char *socket_path, fdbr_conn **ret_conn) {

@@ -24,11 +24,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <linux/openat2.h>
 
 #include "macro.h"
+#include "statx.h"
 
 #if defined(__x86_64__)
 #define RUN_AUDIT_ARCH AUDIT_ARCH_X86_64
@@ -212,21 +212,7 @@ static void run_call_stat_done(fdbr_conn *conn, int result, const struct statx *
                 return;
         }
 
-        struct stat st = {
-                .st_dev = makedev(sx->stx_dev_major, sx->stx_dev_minor),
-                .st_ino = sx->stx_ino,
-                .st_nlink = sx->stx_nlink,
-                .st_mode = sx->stx_mode,
-                .st_uid = sx->stx_uid,
-                .st_gid = sx->stx_gid,
-                .st_rdev = makedev(sx->stx_rdev_major, sx->stx_rdev_minor),
-                .st_size = (off_t) sx->stx_size,
-                .st_blksize = (blksize_t) sx->stx_blksize,
-                .st_blocks = (blkcnt_t) sx->stx_blocks,
-                .st_atim = { .tv_sec = sx->stx_atime.tv_sec, .tv_nsec = sx->stx_atime.tv_nsec },
-                .st_mtim = { .tv_sec = sx->stx_mtime.tv_sec, .tv_nsec = sx->stx_mtime.tv_nsec },
-                .st_ctim = { .tv_sec = sx->stx_ctime.tv_sec, .tv_nsec = sx->stx_ctime.tv_nsec },
-        };
+        struct stat st = statx_to_stat(sx);
         run_call_write_back(c, &st, sizeof st, 0);
 }
 

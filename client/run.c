@@ -196,31 +196,25 @@ static int run_fetch_grants(struct cli *c, struct run_grants **ret) {
 }
 
 int cli_run(struct cli *c, int argc, char **argv) {
-        static const struct option options[] = {
-                { "no-fallback", no_argument, NULL, 'n' },
-                { "help", no_argument, NULL, 'h' },
+        int no_fallback = 0;
+        const struct option options[] = {
+                { "no-fallback", no_argument, &no_fallback, 1 },
+                CLI_OPTION_HELP,
                 {},
         };
         struct run_state s = { .r.listener = -1, .cmd = -1 };
         struct seccomp_notif_sizes sizes = {};
         struct event *sigchld = NULL, *sigterm = NULL, *sighup = NULL;
         _cleanup_close_ int sock = -1, peer = -1;
-        int o, r, exit_status = CLI_EXIT_UNREACHABLE;
+        int r, exit_status = CLI_EXIT_UNREACHABLE;
 
-        optind = 0;
-        while ((o = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
-                switch (o) {
-                case 'n':
-                        s.r.no_fallback = true;
-                        break;
-                case 'h':
-                        run_help();
-                        return CLI_EXIT_OK;
-                default:
-                        return cli_option_error(o, argv);
-                }
-        if (optind >= argc)
-                return cli_usage_error("run needs a command: run [--no-fallback] -- CMD [ARG...]");
+        r = cli_options(argc, argv, &(struct cli_options) {
+                .longopts = options, .help = run_help,
+                .min_operands = 1, .max_operands = -1,
+                .operands_error = "run needs a command: run [--no-fallback] -- CMD [ARG...]" });
+        if (r >= 0)
+                return r;
+        s.r.no_fallback = no_fallback;
         char **cmd = argv + optind;
 
         if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0)
@@ -244,10 +238,8 @@ int cli_run(struct cli *c, int argc, char **argv) {
         /* A broker that answers, and what it grants: asked before CMD
          * starts, so that a broker that is not there is said at once. */
         r = run_fetch_grants(c, &s.r.grants);
-        if (r < 0) {
-                fprintf(stderr, "fdbroker: cannot reach broker at %s: %s\n", c->socket, strerror(-r));
-                return CLI_EXIT_UNREACHABLE;
-        }
+        if (r < 0)
+                return cli_unreachable(c, r);
 
         int sp[2];
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {

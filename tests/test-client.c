@@ -30,10 +30,15 @@
 
 /* ---- the fake broker ----------------------------------------------------- */
 
+/* One fake broker: a forked child running a script on its own socket,
+ * and the test's side of it, all released by fake_stop() or fake_kill(). */
 struct fake {
         char *dir;
-        char *sock;
-        pid_t pid;
+        char *sock;              /* where it listens */
+        char *log;               /* script_serve(): every request it read */
+        pid_t pid;               /* 0 once reaped */
+        struct event_base *base; /* the test's loop */
+        fdbr_conn *conn;         /* fake_connect(), until fake_hang_up() */
 };
 
 typedef void (*fake_script_t)(int listen_fd);
@@ -62,8 +67,7 @@ static bool fake_check_order;
 
 /* Where script_serve() logs every request it receives, as it arrived: a
  * 4-byte length, then the record. */
-static char *fake_log;
-static bool fake_logging; /* fake_start() sets fake_log */
+static const char *fake_log; /* the child's copy of fake.log */
 /* script_serve() answers like a broker that predates ops 4-11. */
 static bool fake_old;
 
@@ -329,15 +333,12 @@ static void fake_start(struct fake *f, fake_script_t script) {
         ck_assert_int_eq(bind(l, (struct sockaddr *) &sa, sizeof sa), 0);
         ck_assert_int_eq(listen(l, 64), 0);
 
-        if (fake_logging)
-                fake_log = tu_strdupf("%s/wire.log", f->dir);
+        /* Beside the directory, not in it: tests list what is in it. */
+        f->log = tu_strdupf("%s.log", f->dir);
+        fake_log = f->log;
         fflush(NULL);
         f->pid = fork();
         ck_assert_int_ge(f->pid, 0);
-        if (f->pid > 0) {
-                free(fake_log);
-                fake_log = NULL;
-        }
         if (f->pid == 0) {
                 /* The framework's handler would pass SIGTERM on to the
                  * whole process group, the test included. */
@@ -350,30 +351,66 @@ static void fake_start(struct fake *f, fake_script_t script) {
         close(l);
         if (fake_go[0] >= 0)
                 fake_go[0] = safe_close(fake_go[0]);
+        f->base = event_base_new();
+        ck_assert_ptr_nonnull(f->base);
+        f->conn = NULL;
+}
+
+/* Connects f->conn to the fake, on f->base. */
+static void fake_connect(struct fake *f) {
+        ck_assert_int_eq(fdbr_conn_new(f->base, f->sock, &f->conn), 0);
+        ck_assert_ptr_nonnull(f->conn);
+}
+
+static void fake_start_connected(struct fake *f, fake_script_t script) {
+        fake_start(f, script);
+        fake_connect(f);
+}
+
+/* Frees the connection (its pending callbacks run): the fake sees EOF. */
+static void fake_hang_up(struct fake *f) {
+        fdbr_conn_free(f->conn);
+        f->conn = NULL;
+}
+
+/* The test's side first, so that a script waiting for EOF gets it. */
+static void fake_release(struct fake *f) {
+        fake_hang_up(f);
+        event_base_free(f->base);
+        f->base = NULL;
+}
+
+static void fake_free(struct fake *f) {
+        (void) unlink(f->log);
+        tu_rm_rf(f->dir);
+        free(f->dir);
+        free(f->sock);
+        free(f->log);
 }
 
 /* Waits for the script to end on its own; it must have succeeded. */
 static void fake_stop(struct fake *f) {
         int status;
 
-        ck_assert_int_eq(waitpid(f->pid, &status, 0), f->pid);
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "fake broker failed: status 0x%x", status);
-        tu_rm_rf(f->dir);
-        free(f->dir);
-        free(f->sock);
+        fake_release(f);
+        if (f->pid > 0) {
+                ck_assert_int_eq(waitpid(f->pid, &status, 0), f->pid);
+                ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "fake broker failed: status 0x%x",
+                              status);
+        }
+        fake_free(f);
 }
 
 /* For scripts that serve until told to stop. */
 static void fake_kill(struct fake *f) {
         int status;
 
+        fake_release(f);
         ck_assert_int_eq(kill(f->pid, SIGTERM), 0);
         ck_assert_int_eq(waitpid(f->pid, &status, 0), f->pid);
         ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "fake broker failed: status 0x%x",
                       status);
-        tu_rm_rf(f->dir);
-        free(f->dir);
-        free(f->sock);
+        fake_free(f);
 }
 
 static char *fake_file(const struct fake *f, const char *name, const char *content) {
@@ -441,36 +478,25 @@ static void assert_content(int fd, const char *expected) {
         ck_assert_str_eq(buf, expected);
 }
 
-static fdbr_conn *connect_fake(struct event_base *base, const struct fake *f) {
-        fdbr_conn *conn = NULL;
-
-        ck_assert_int_eq(fdbr_conn_new(base, f->sock, &conn), 0);
-        ck_assert_ptr_nonnull(conn);
-        return conn;
-}
-
 START_TEST(test_open_success) {
         struct fake f;
         fake_start(&f, script_serve);
         _cleanup_free_ char *path = fake_file(&f, "a.txt", "hello broker");
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         struct rec r = {};
 
-        ck_assert_int_eq(fdbr_conn_open(conn, path, O_RDONLY | O_CLOEXEC, 0, rec_cb, &r), 0);
+        ck_assert_int_eq(fdbr_conn_open(f.conn, path, O_RDONLY | O_CLOEXEC, 0, rec_cb, &r), 0);
         /* Never from inside the submission. */
         ck_assert_int_eq(r.calls, 0);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 1);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 1);
 
-        run_until(base, 1);
+        run_until(f.base, 1);
         ck_assert_int_eq(r.calls, 1);
         ck_assert_int_ge(r.result, 0);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 0);
         assert_content(r.result, "hello broker");
         close(r.result);
 
-        fdbr_conn_free(conn);
-        event_base_free(base);
         fake_kill(&f);
 }
 END_TEST
@@ -483,19 +509,18 @@ START_TEST(test_status_errors) {
         _cleanup_free_ char *enoent = tu_strdupf("%s/status-%d", f.dir, ENOENT);
         _cleanup_free_ char *enotdir = tu_strdupf("%s/status-%d", f.dir, ENOTDIR);
         _cleanup_free_ char *missing = tu_strdupf("%s/missing", f.dir);
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         struct rec r[7] = {};
 
-        ck_assert_int_eq(fdbr_conn_open(conn, eacces, O_RDONLY, 0, rec_cb, &r[0]), 0);
-        ck_assert_int_eq(fdbr_conn_open(conn, enoent, O_RDONLY, 0, rec_cb, &r[1]), 0);
-        ck_assert_int_eq(fdbr_conn_check(conn, enotdir, O_RDONLY | O_DIRECTORY, rec_cb, &r[2]), 0);
-        ck_assert_int_eq(fdbr_conn_check(conn, file, O_RDONLY, rec_cb, &r[3]), 0);
-        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[4]), 0);
-        ck_assert_int_eq(fdbr_conn_open(conn, missing, O_RDONLY, 0, rec_cb, &r[5]), 0);
-        ck_assert_int_eq(fdbr_conn_check(conn, file, O_RDONLY | O_DIRECTORY, rec_cb, &r[6]), 0);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 7);
-        run_until(base, 7);
+        ck_assert_int_eq(fdbr_conn_open(f.conn, eacces, O_RDONLY, 0, rec_cb, &r[0]), 0);
+        ck_assert_int_eq(fdbr_conn_open(f.conn, enoent, O_RDONLY, 0, rec_cb, &r[1]), 0);
+        ck_assert_int_eq(fdbr_conn_check(f.conn, enotdir, O_RDONLY | O_DIRECTORY, rec_cb, &r[2]), 0);
+        ck_assert_int_eq(fdbr_conn_check(f.conn, file, O_RDONLY, rec_cb, &r[3]), 0);
+        ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &r[4]), 0);
+        ck_assert_int_eq(fdbr_conn_open(f.conn, missing, O_RDONLY, 0, rec_cb, &r[5]), 0);
+        ck_assert_int_eq(fdbr_conn_check(f.conn, file, O_RDONLY | O_DIRECTORY, rec_cb, &r[6]), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 7);
+        run_until(f.base, 7);
 
         static const int expected[] = { -EACCES, -ENOENT, -ENOTDIR, 0, 0, -ENOENT, -ENOTDIR };
         for (size_t i = 0; i < ELEMENTSOF(r); i++) {
@@ -503,8 +528,6 @@ START_TEST(test_status_errors) {
                 ck_assert_int_eq(r[i].result, expected[i]);
         }
 
-        fdbr_conn_free(conn);
-        event_base_free(base);
         fake_kill(&f);
 }
 END_TEST
@@ -516,9 +539,8 @@ START_TEST(test_out_of_order) {
         fake_stride = N - 1; /* reverse order */
         fake_offset = N - 1;
         fake_start(&f, script_gather);
-        struct event_base *base = event_base_new();
         int n0 = tu_count_fds(getpid());
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         char *paths[N];
         struct rec r[N] = {};
 
@@ -527,9 +549,9 @@ START_TEST(test_out_of_order) {
                 _cleanup_free_ char *content = tu_strdupf("content of %d", i);
                 /* Every third one is refused, each with its own status. */
                 paths[i] = i % 3 == 2 ? tu_strdupf("%s/status-%d", f.dir, 100 + i) : fake_file(&f, name, content);
-                ck_assert_int_eq(fdbr_conn_open(conn, paths[i], O_RDONLY | O_CLOEXEC, 0, rec_cb, &r[i]), 0);
+                ck_assert_int_eq(fdbr_conn_open(f.conn, paths[i], O_RDONLY | O_CLOEXEC, 0, rec_cb, &r[i]), 0);
         }
-        run_until(base, N);
+        run_until(f.base, N);
 
         for (int i = 0; i < N; i++) {
                 ck_assert_int_eq(r[i].calls, 1);
@@ -544,9 +566,8 @@ START_TEST(test_out_of_order) {
                 free(paths[i]);
         }
 
-        fdbr_conn_free(conn);
+        fake_hang_up(&f);
         ck_assert_int_eq(tu_count_fds(getpid()), n0);
-        event_base_free(base);
         fake_stop(&f);
 }
 END_TEST
@@ -563,10 +584,9 @@ START_TEST(test_many_in_flight) {
         ck_assert_int_eq(pipe2(fake_go, O_CLOEXEC), 0);
         fake_check_order = true;
         fake_start(&f, script_gather);
-        struct event_base *base = event_base_new();
         /* Less the end of the pipe that is closed on the way. */
         int n0 = tu_count_fds(getpid()) - 1;
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         struct rec r[N] = {};
 
         /* Long paths: far more than the socket buffer holds, so most
@@ -590,25 +610,25 @@ START_TEST(test_many_in_flight) {
                         _cleanup_free_ char *name = tu_strdupf("file-%d", i);
                         _cleanup_free_ char *content = tu_strdupf("%d", i);
                         _cleanup_free_ char *path = fake_file(&f, name, content);
-                        ck_assert_int_eq(fdbr_conn_open(conn, path, O_RDONLY | O_CLOEXEC, 0, rec_cb, &r[i]), 0);
+                        ck_assert_int_eq(fdbr_conn_open(f.conn, path, O_RDONLY | O_CLOEXEC, 0, rec_cb, &r[i]), 0);
                         break;
                 }
                 case 1: {
                         _cleanup_free_ char *path = tu_strdupf("%s/%s/status-%d", f.dir, filler, 1 + i % 50);
-                        ck_assert_int_eq(fdbr_conn_check(conn, path, O_RDONLY, rec_cb, &r[i]), 0);
+                        ck_assert_int_eq(fdbr_conn_check(f.conn, path, O_RDONLY, rec_cb, &r[i]), 0);
                         break;
                 }
                 default:
-                        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[i]), 0);
+                        ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &r[i]), 0);
                 }
         }
         free(filler);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), N);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), N);
         ck_assert_int_eq(total_calls, 0);
 
-        run_until(base, N);
+        run_until(f.base, N);
         ck_assert_int_eq(total_calls, N);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 0);
         for (int i = 0; i < N; i++) {
                 ck_assert_int_eq(r[i].calls, 1);
                 switch (i % 3) {
@@ -627,9 +647,8 @@ START_TEST(test_many_in_flight) {
                 }
         }
 
-        fdbr_conn_free(conn);
+        fake_hang_up(&f);
         ck_assert_int_eq(tu_count_fds(getpid()), n0);
-        event_base_free(base);
         fake_stop(&f);
 }
 END_TEST
@@ -653,31 +672,29 @@ START_TEST(test_timeout_late_reply) {
         struct fake f;
         fake_start(&f, script_late);
         _cleanup_free_ char *path = fake_file(&f, "a.txt", "late");
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         int n0 = tu_count_fds(getpid());
         struct rec r_open = {}, r_ping = {};
 
-        fdbr_conn_set_timeout(conn, 50);
-        ck_assert_int_eq(fdbr_conn_open(conn, path, O_RDONLY, 0, rec_cb, &r_open), 0);
-        fdbr_conn_set_timeout(conn, 0);
-        run_until(base, 1);
+        fdbr_conn_set_timeout(f.conn, 50);
+        ck_assert_int_eq(fdbr_conn_open(f.conn, path, O_RDONLY, 0, rec_cb, &r_open), 0);
+        fdbr_conn_set_timeout(f.conn, 0);
+        run_until(f.base, 1);
         ck_assert_int_eq(r_open.calls, 1);
         ck_assert_int_eq(r_open.result, -ETIMEDOUT);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 0);
 
         /* The late reply must not count as a protocol violation: the PING
          * behind it still succeeds, and its descriptor is gone. */
-        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r_ping), 0);
-        run_until(base, 2);
+        ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &r_ping), 0);
+        run_until(f.base, 2);
         ck_assert_int_eq(r_ping.calls, 1);
         ck_assert_int_eq(r_ping.result, 0);
         ck_assert_int_eq(r_open.calls, 1);
         ck_assert_int_eq(tu_count_fds(getpid()), n0);
 
-        fdbr_conn_free(conn);
+        fake_hang_up(&f);
         ck_assert_int_eq(r_open.calls, 1);
-        event_base_free(base);
         fake_stop(&f);
 }
 END_TEST
@@ -685,39 +702,36 @@ END_TEST
 START_TEST(test_timeout_no_reply) {
         struct fake f;
         fake_n = 3;
-        fake_start(&f, script_silent);
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_start_connected(&f, script_silent);
         struct rec r[3] = {};
 
-        fdbr_conn_set_timeout(conn, 20);
-        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[0]), 0);
+        fdbr_conn_set_timeout(f.conn, 20);
+        ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &r[0]), 0);
         /* Far enough apart that a loaded machine does not fire both at once. */
-        fdbr_conn_set_timeout(conn, 1000);
-        ck_assert_int_eq(fdbr_conn_check(conn, "/x", O_RDONLY, rec_cb, &r[1]), 0);
-        fdbr_conn_set_timeout(conn, 0);
-        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[2]), 0);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 3);
+        fdbr_conn_set_timeout(f.conn, 1000);
+        ck_assert_int_eq(fdbr_conn_check(f.conn, "/x", O_RDONLY, rec_cb, &r[1]), 0);
+        fdbr_conn_set_timeout(f.conn, 0);
+        ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &r[2]), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 3);
 
-        run_until(base, 1);
+        run_until(f.base, 1);
         ck_assert_int_eq(r[0].calls, 1);
         ck_assert_int_eq(r[0].result, -ETIMEDOUT);
         ck_assert_int_eq(r[1].calls, 0);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 2);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 2);
 
-        run_until(base, 2);
+        run_until(f.base, 2);
         ck_assert_int_eq(r[1].calls, 1);
         ck_assert_int_eq(r[1].result, -ETIMEDOUT);
         ck_assert_int_eq(r[2].calls, 0);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 1);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 1);
 
         /* Timed-out requests are not cancelled twice. */
-        fdbr_conn_free(conn);
+        fake_hang_up(&f);
         ck_assert_int_eq(r[0].calls, 1);
         ck_assert_int_eq(r[1].calls, 1);
         ck_assert_int_eq(r[2].calls, 1);
         ck_assert_int_eq(r[2].result, -ECANCELED);
-        event_base_free(base);
         fake_stop(&f);
 }
 END_TEST
@@ -727,47 +741,42 @@ START_TEST(test_broker_gone) {
         enum { N = 5 };
         fake_n = N;
         fake_start(&f, script_answer_one_and_close);
-        struct event_base *base = event_base_new();
         int n0 = tu_count_fds(getpid());
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         struct rec r[N] = {}, follow = {};
 
         for (int i = 0; i < N; i++) {
                 _cleanup_free_ char *path = tu_strdupf("%s/status-%d", f.dir, 40 + i);
-                ck_assert_int_eq(fdbr_conn_check(conn, path, O_RDONLY, rec_cb, &r[i]), 0);
+                ck_assert_int_eq(fdbr_conn_check(f.conn, path, O_RDONLY, rec_cb, &r[i]), 0);
         }
         /* A callback that submits while the connection is failing. */
         r[3].follow = &follow;
         r[3].follow_ret = 1;
 
-        run_until(base, N);
+        run_until(f.base, N);
         for (int i = 0; i < N; i++) {
                 ck_assert_int_eq(r[i].calls, 1);
                 ck_assert_int_eq(r[i].result, i == 1 ? -41 : -ECONNRESET);
         }
         ck_assert_int_eq(r[3].follow_ret, -ENOTCONN);
         ck_assert_int_eq(follow.calls, 0);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 0);
 
         /* The socket is closed at once, and the connection refuses more. */
         ck_assert_int_eq(tu_count_fds(getpid()), n0);
         struct rec late = {};
-        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &late), -ENOTCONN);
-        ck_assert_int_eq(event_base_loop(base, EVLOOP_NONBLOCK), 1);
+        ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &late), -ENOTCONN);
+        ck_assert_int_eq(event_base_loop(f.base, EVLOOP_NONBLOCK), 1);
         ck_assert_int_eq(late.calls, 0);
         ck_assert_int_eq(total_calls, N);
 
-        fdbr_conn_free(conn);
-        event_base_free(base);
         fake_stop(&f);
 }
 END_TEST
 
 START_TEST(test_send_after_hang_up) {
         struct fake f;
-        fake_start(&f, script_hang_up);
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_start_connected(&f, script_hang_up);
         struct rec r = {};
         int status;
 
@@ -775,21 +784,18 @@ START_TEST(test_send_after_hang_up) {
         ck_assert_int_eq(waitpid(f.pid, &status, 0), f.pid);
         ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
-        int k = fdbr_conn_ping(conn, rec_cb, &r);
+        int k = fdbr_conn_ping(f.conn, rec_cb, &r);
         ck_assert_msg(k == 0 || k == -ENOTCONN, "%d", k);
         ck_assert_int_eq(r.calls, 0);
         if (k == 0) {
-                run_until(base, 1);
+                run_until(f.base, 1);
                 ck_assert_int_eq(r.calls, 1);
                 ck_assert_int_eq(r.result, -ECONNRESET);
         }
-        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r), -ENOTCONN);
+        ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &r), -ENOTCONN);
 
-        fdbr_conn_free(conn);
-        event_base_free(base);
-        tu_rm_rf(f.dir);
-        free(f.dir);
-        free(f.sock);
+        f.pid = 0; /* reaped above */
+        fake_stop(&f);
 }
 END_TEST
 
@@ -953,28 +959,26 @@ START_TEST(test_malformed_reply) {
         fake_variant = _i;
         fake_start(&f, script_malformed);
         _cleanup_free_ char *path = fake_file(&f, "a.txt", "x");
-        struct event_base *base = event_base_new();
         int n0 = tu_count_fds(getpid());
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         struct rec r[3] = {};
 
-        ck_assert_int_eq(fdbr_conn_open(conn, path, O_RDONLY, 0, rec_cb, &r[0]), 0);
-        ck_assert_int_eq(fdbr_conn_check(conn, path, O_RDONLY, rec_cb, &r[1]), 0);
-        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[2]), 0);
-        run_until(base, 3);
+        ck_assert_int_eq(fdbr_conn_open(f.conn, path, O_RDONLY, 0, rec_cb, &r[0]), 0);
+        ck_assert_int_eq(fdbr_conn_check(f.conn, path, O_RDONLY, rec_cb, &r[1]), 0);
+        ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &r[2]), 0);
+        run_until(f.base, 3);
 
         for (int i = 0; i < 3; i++) {
                 ck_assert_int_eq(r[i].calls, 1);
                 ck_assert_int_eq(r[i].result, -EBADMSG);
         }
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 0);
         /* Neither the socket nor any descriptor that came along is left. */
         ck_assert_int_eq(tu_count_fds(getpid()), n0);
-        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[0]), -ENOTCONN);
+        ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &r[0]), -ENOTCONN);
 
-        fdbr_conn_free(conn);
+        fake_hang_up(&f);
         ck_assert_int_eq(total_calls, 3);
-        event_base_free(base);
         fake_stop(&f);
 }
 END_TEST
@@ -985,21 +989,20 @@ START_TEST(test_free_with_pending) {
         struct fake f;
         fake_n = 4;
         fake_start(&f, script_silent);
-        struct event_base *base = event_base_new();
         int n0 = tu_count_fds(getpid());
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         struct rec r[4] = {};
 
-        fdbr_conn_set_timeout(conn, 60000);
-        ck_assert_int_eq(fdbr_conn_open(conn, "/a", O_RDONLY, 0, rec_cb, &r[0]), 0);
-        ck_assert_int_eq(fdbr_conn_check(conn, "/b", O_WRONLY, rec_cb, &r[1]), 0);
-        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[2]), 0);
-        ck_assert_int_eq(fdbr_conn_open(conn, "/c", O_RDWR | O_CREAT, 0600, rec_cb, &r[3]), 0);
+        fdbr_conn_set_timeout(f.conn, 60000);
+        ck_assert_int_eq(fdbr_conn_open(f.conn, "/a", O_RDONLY, 0, rec_cb, &r[0]), 0);
+        ck_assert_int_eq(fdbr_conn_check(f.conn, "/b", O_WRONLY, rec_cb, &r[1]), 0);
+        ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &r[2]), 0);
+        ck_assert_int_eq(fdbr_conn_open(f.conn, "/c", O_RDWR | O_CREAT, 0600, rec_cb, &r[3]), 0);
         /* Let them reach the broker. */
-        ck_assert_int_eq(event_base_loop(base, EVLOOP_NONBLOCK), 0);
+        ck_assert_int_eq(event_base_loop(f.base, EVLOOP_NONBLOCK), 0);
         ck_assert_int_eq(total_calls, 0);
 
-        fdbr_conn_free(conn);
+        fake_hang_up(&f);
         for (int i = 0; i < 4; i++) {
                 ck_assert_int_eq(r[i].calls, 1);
                 ck_assert_int_eq(r[i].result, -ECANCELED);
@@ -1008,9 +1011,8 @@ START_TEST(test_free_with_pending) {
 
         /* Nothing of the connection is left in the loop (the timers
          * included): it has nothing to wait for. */
-        ck_assert_int_eq(event_base_loop(base, EVLOOP_NONBLOCK), 1);
+        ck_assert_int_eq(event_base_loop(f.base, EVLOOP_NONBLOCK), 1);
         ck_assert_int_eq(total_calls, 4);
-        event_base_free(base);
         fake_stop(&f);
 }
 END_TEST
@@ -1024,22 +1026,21 @@ START_TEST(test_callback_frees_conn) {
         fake_start(&f, script_gather);
         close(fake_sent[1]);
         fake_sent[1] = -1;
-        struct event_base *base = event_base_new();
         int n0 = tu_count_fds(getpid());
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         struct rec r[3] = {};
 
         /* All three replies arrive in one batch (the loop runs only once
          * the fake has sent them all); the first callback frees the
          * connection under the reader's feet. */
-        r[0].free_conn = &conn;
+        r[0].free_conn = &f.conn;
         for (int i = 0; i < 3; i++)
-                ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[i]), 0);
+                ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &r[i]), 0);
         char c;
         ck_assert_int_eq(read(fake_sent[0], &c, 1), 1);
-        run_until(base, 1);
+        run_until(f.base, 1);
 
-        ck_assert_ptr_null(conn);
+        ck_assert_ptr_null(f.conn);
         ck_assert_int_eq(r[0].calls, 1);
         ck_assert_int_eq(r[0].result, 0);
         for (int i = 1; i < 3; i++) {
@@ -1048,9 +1049,8 @@ START_TEST(test_callback_frees_conn) {
         }
         ck_assert_int_eq(tu_count_fds(getpid()), n0);
         fake_sent[0] = safe_close(fake_sent[0]);
-        ck_assert_int_eq(event_base_loop(base, EVLOOP_NONBLOCK), 1);
+        ck_assert_int_eq(event_base_loop(f.base, EVLOOP_NONBLOCK), 1);
         ck_assert_int_eq(total_calls, 3);
-        event_base_free(base);
         fake_stop(&f);
 }
 END_TEST
@@ -1058,18 +1058,16 @@ END_TEST
 START_TEST(test_callback_frees_conn_while_failing) {
         struct fake f;
         fake_n = 4;
-        fake_start(&f, script_answer_one_and_close);
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_start_connected(&f, script_answer_one_and_close);
         struct rec r[4] = {};
 
         for (int i = 0; i < 4; i++)
-                ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[i]), 0);
+                ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &r[i]), 0);
         /* r[1] is answered; r[0] is the first to hear of the reset. */
-        r[0].free_conn = &conn;
-        run_until(base, 4);
+        r[0].free_conn = &f.conn;
+        run_until(f.base, 4);
 
-        ck_assert_ptr_null(conn);
+        ck_assert_ptr_null(f.conn);
         ck_assert_int_eq(r[1].result, 0);
         ck_assert_int_eq(r[0].result, -ECONNRESET);
         for (int i = 0; i < 4; i++)
@@ -1077,7 +1075,6 @@ START_TEST(test_callback_frees_conn_while_failing) {
         for (int i = 2; i < 4; i++)
                 ck_assert_msg(r[i].result == -ECANCELED || r[i].result == -ECONNRESET, "%d", r[i].result);
         ck_assert_int_eq(total_calls, 4);
-        event_base_free(base);
         fake_stop(&f);
 }
 END_TEST
@@ -1085,24 +1082,21 @@ END_TEST
 START_TEST(test_callback_frees_conn_on_timeout) {
         struct fake f;
         fake_n = 2;
-        fake_start(&f, script_silent);
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_start_connected(&f, script_silent);
         struct rec r[2] = {};
 
-        fdbr_conn_set_timeout(conn, 10);
-        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[0]), 0);
-        fdbr_conn_set_timeout(conn, 0);
-        ck_assert_int_eq(fdbr_conn_ping(conn, rec_cb, &r[1]), 0);
-        r[0].free_conn = &conn;
-        run_until(base, 2);
+        fdbr_conn_set_timeout(f.conn, 10);
+        ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &r[0]), 0);
+        fdbr_conn_set_timeout(f.conn, 0);
+        ck_assert_int_eq(fdbr_conn_ping(f.conn, rec_cb, &r[1]), 0);
+        r[0].free_conn = &f.conn;
+        run_until(f.base, 2);
 
-        ck_assert_ptr_null(conn);
+        ck_assert_ptr_null(f.conn);
         ck_assert_int_eq(r[0].calls, 1);
         ck_assert_int_eq(r[0].result, -ETIMEDOUT);
         ck_assert_int_eq(r[1].calls, 1);
         ck_assert_int_eq(r[1].result, -ECANCELED);
-        event_base_free(base);
         fake_stop(&f);
 }
 END_TEST
@@ -1111,8 +1105,7 @@ START_TEST(test_callback_submits) {
         struct fake f;
         fake_start(&f, script_serve);
         _cleanup_free_ char *path = fake_file(&f, "a.txt", "second");
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         struct rec first = {}, second = {}, third = {};
 
         first.follow = &second;
@@ -1120,8 +1113,8 @@ START_TEST(test_callback_submits) {
         first.follow_ret = 1;
         second.follow = &third;
         second.follow_ret = 1;
-        ck_assert_int_eq(fdbr_conn_check(conn, path, O_RDONLY, rec_cb, &first), 0);
-        run_until(base, 3);
+        ck_assert_int_eq(fdbr_conn_check(f.conn, path, O_RDONLY, rec_cb, &first), 0);
+        run_until(f.base, 3);
 
         ck_assert_int_eq(first.calls, 1);
         ck_assert_int_eq(first.result, 0);
@@ -1133,10 +1126,8 @@ START_TEST(test_callback_submits) {
         ck_assert_int_eq(second.follow_ret, 0);
         ck_assert_int_eq(third.calls, 1);
         ck_assert_int_eq(third.result, 0);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 0);
 
-        fdbr_conn_free(conn);
-        event_base_free(base);
         fake_kill(&f);
 }
 END_TEST
@@ -1238,27 +1229,23 @@ static void script_flags(int listen_fd) {
 
 START_TEST(test_flags_on_the_wire) {
         struct fake f;
-        fake_start(&f, script_flags);
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_start_connected(&f, script_flags);
         struct rec r[ELEMENTSOF(flags_cases)] = {};
         int n = 0;
 
         for (size_t i = 0; i < ELEMENTSOF(flags_cases); i++) {
                 const struct flags_case *c = &flags_cases[i];
-                int k = fdbr_conn_open(conn, "/srv/file", c->oflags, c->mode, rec_cb, &r[i]);
+                int k = fdbr_conn_open(f.conn, "/srv/file", c->oflags, c->mode, rec_cb, &r[i]);
                 ck_assert_msg(k == (c->ret < 0 ? c->ret : 0), "case %zu: %d", i, k);
                 n += k == 0;
         }
-        run_until(base, n);
+        run_until(f.base, n);
         for (size_t i = 0; i < ELEMENTSOF(flags_cases); i++) {
                 ck_assert_int_eq(r[i].calls, flags_cases[i].ret < 0 ? 0 : 1);
                 if (r[i].calls)
                         ck_assert_int_eq(r[i].result, -EACCES);
         }
 
-        fdbr_conn_free(conn);
-        event_base_free(base);
         fake_stop(&f);
 }
 END_TEST
@@ -1267,15 +1254,14 @@ START_TEST(test_local_fd_flags) {
         struct fake f;
         fake_start(&f, script_serve);
         _cleanup_free_ char *path = fake_file(&f, "a.txt", "x");
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         static const int oflags[] = { O_RDONLY, O_RDONLY | O_CLOEXEC, O_RDONLY | O_NONBLOCK,
                                       O_RDONLY | O_CLOEXEC | O_NONBLOCK };
         struct rec r[ELEMENTSOF(oflags)] = {};
 
         for (size_t i = 0; i < ELEMENTSOF(oflags); i++)
-                ck_assert_int_eq(fdbr_conn_open(conn, path, oflags[i], 0, rec_cb, &r[i]), 0);
-        run_until(base, ELEMENTSOF(oflags));
+                ck_assert_int_eq(fdbr_conn_open(f.conn, path, oflags[i], 0, rec_cb, &r[i]), 0);
+        run_until(f.base, ELEMENTSOF(oflags));
 
         for (size_t i = 0; i < ELEMENTSOF(oflags); i++) {
                 ck_assert_int_ge(r[i].result, 0);
@@ -1287,8 +1273,6 @@ START_TEST(test_local_fd_flags) {
                 close(r[i].result);
         }
 
-        fdbr_conn_free(conn);
-        event_base_free(base);
         fake_kill(&f);
 }
 END_TEST
@@ -1297,9 +1281,7 @@ END_TEST
 
 START_TEST(test_bad_arguments) {
         struct fake f;
-        fake_start(&f, script_serve);
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_start_connected(&f, script_serve);
         struct rec r = {};
         char *longpath = malloc(5001);
 
@@ -1312,36 +1294,35 @@ START_TEST(test_bad_arguments) {
                 "", "relative", "./x", "/a/../b", "/a/./b", "/a//b", "/a/", "//", "/.", "/..",
         };
         for (size_t i = 0; i < ELEMENTSOF(bad_paths); i++) {
-                ck_assert_int_eq(fdbr_conn_open(conn, bad_paths[i], O_RDONLY, 0, rec_cb, &r), -EINVAL);
-                ck_assert_int_eq(fdbr_conn_check(conn, bad_paths[i], O_RDONLY, rec_cb, &r), -EINVAL);
+                ck_assert_int_eq(fdbr_conn_open(f.conn, bad_paths[i], O_RDONLY, 0, rec_cb, &r), -EINVAL);
+                ck_assert_int_eq(fdbr_conn_check(f.conn, bad_paths[i], O_RDONLY, rec_cb, &r), -EINVAL);
         }
-        ck_assert_int_eq(fdbr_conn_open(conn, NULL, O_RDONLY, 0, rec_cb, &r), -EINVAL);
-        ck_assert_int_eq(fdbr_conn_open(conn, longpath, O_RDONLY, 0, rec_cb, &r), -ENAMETOOLONG);
-        ck_assert_int_eq(fdbr_conn_open(conn, "/x", O_RDONLY | O_PATH, 0, rec_cb, &r), -EINVAL);
-        ck_assert_int_eq(fdbr_conn_check(conn, "/x", O_RDONLY | O_EXCL, rec_cb, &r), -EINVAL);
-        ck_assert_int_eq(fdbr_conn_open(conn, "/x", O_RDONLY, 0, NULL, &r), -EINVAL);
-        ck_assert_int_eq(fdbr_conn_ping(conn, NULL, &r), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_open(f.conn, NULL, O_RDONLY, 0, rec_cb, &r), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_open(f.conn, longpath, O_RDONLY, 0, rec_cb, &r), -ENAMETOOLONG);
+        ck_assert_int_eq(fdbr_conn_open(f.conn, "/x", O_RDONLY | O_PATH, 0, rec_cb, &r), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_check(f.conn, "/x", O_RDONLY | O_EXCL, rec_cb, &r), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_open(f.conn, "/x", O_RDONLY, 0, NULL, &r), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_ping(f.conn, NULL, &r), -EINVAL);
         ck_assert_int_eq(fdbr_conn_ping(NULL, rec_cb, &r), -EINVAL);
         ck_assert_int_eq(fdbr_conn_open(NULL, "/x", O_RDONLY, 0, rec_cb, &r), -EINVAL);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 0);
         ck_assert_uint_eq(fdbr_conn_pending(NULL), 0);
 
         /* The canonical edge cases pass: "/" itself, and a maximal path. */
         longpath[FDBR_WIRE_PATH_MAX] = 0;
         struct rec ok[3] = {};
-        ck_assert_int_eq(fdbr_conn_check(conn, "/", O_RDONLY | O_DIRECTORY, rec_cb, &ok[0]), 0);
-        ck_assert_int_eq(fdbr_conn_check(conn, longpath, O_RDONLY, rec_cb, &ok[1]), 0);
-        ck_assert_int_eq(fdbr_conn_check(conn, "/...", O_RDONLY, rec_cb, &ok[2]), 0);
-        run_until(base, 3);
+        ck_assert_int_eq(fdbr_conn_check(f.conn, "/", O_RDONLY | O_DIRECTORY, rec_cb, &ok[0]), 0);
+        ck_assert_int_eq(fdbr_conn_check(f.conn, longpath, O_RDONLY, rec_cb, &ok[1]), 0);
+        ck_assert_int_eq(fdbr_conn_check(f.conn, "/...", O_RDONLY, rec_cb, &ok[2]), 0);
+        run_until(f.base, 3);
         ck_assert_int_eq(ok[0].result, 0);
         ck_assert_int_eq(ok[1].result, -ENAMETOOLONG); /* from the fake's stat() */
         ck_assert_int_eq(ok[2].result, -ENOENT);
         ck_assert_int_eq(r.calls, 0);
         free(longpath);
 
-        fdbr_conn_free(conn);
+        fake_hang_up(&f);
         fdbr_conn_free(NULL);
-        event_base_free(base);
         fake_kill(&f);
 }
 END_TEST
@@ -1552,7 +1533,7 @@ START_TEST(test_exports) {
         for (size_t i = 0; i < ELEMENTSOF(exported); i++)
                 ck_assert_msg(dlvsym(h, exported[i].name, exported[i].version), "%s", exported[i].name);
         static const char *const internal[] = {
-                "conn_prepare", "flags_from_open", "pending_put", "sendq_push",
+                "conn_op_prepare", "flags_from_open", "pending_put", "sendq_push",
                 "socket_connect", "wire_reply_decode", "fdpass_recv",
         };
         for (size_t i = 0; i < ELEMENTSOF(internal); i++)
@@ -1935,13 +1916,6 @@ END_TEST
 
 /* ---- the ops after OPEN and CHECK ---------------------------------------- */
 
-/* Starts script_serve() logging what it receives into DIR/wire.log. */
-static void fake_start_logged(struct fake *f) {
-        fake_logging = true;
-        fake_start(f, script_serve);
-        fake_logging = false;
-}
-
 /* The log, read after the requests were answered: every logged record is
  * written before its reply is sent. */
 struct wire_log {
@@ -1950,8 +1924,7 @@ struct wire_log {
 };
 
 static void wire_log_read(const struct fake *f, struct wire_log *l) {
-        _cleanup_free_ char *path = tu_strdupf("%s/wire.log", f->dir);
-        FILE *fp = fopen(path, "re");
+        FILE *fp = fopen(f->log, "re");
         ck_assert_ptr_nonnull(fp);
         FILE *m = open_memstream((char **) &l->data, &l->len);
         char buf[4096];
@@ -2046,7 +2019,7 @@ static void got_data(fdbr_conn *conn, int result, const char *data, size_t len, 
  * the bytes of each request. */
 START_TEST(test_ops_async) {
         struct fake f;
-        fake_start_logged(&f);
+        fake_start(&f, script_serve);
         _cleanup_free_ char *a = fake_file(&f, "a.txt", "0123456789");
         _cleanup_free_ char *link = tu_strdupf("%s/link", f.dir);
         _cleanup_free_ char *d = tu_strdupf("%s/d", f.dir);
@@ -2057,8 +2030,7 @@ START_TEST(test_ops_async) {
         ck_assert_int_eq(symlink(a, link), 0);
         ck_assert_int_eq(mkdir(old_d, 0700), 0);
         tu_write_file(gone, "x", 0600, 0, 0);
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         struct got g[12] = {};
         struct stat st_a, st_link;
 
@@ -2066,21 +2038,21 @@ START_TEST(test_ops_async) {
         ck_assert_int_eq(lstat(link, &st_link), 0);
         total_calls = 0;
 
-        ck_assert_int_eq(fdbr_conn_stat(conn, link, 0, got_stat, &g[0]), 0);
-        ck_assert_int_eq(fdbr_conn_stat(conn, link, AT_SYMLINK_NOFOLLOW, got_stat, &g[1]), 0);
-        ck_assert_int_eq(fdbr_conn_readlink(conn, link, got_data, &g[2]), 0);
-        ck_assert_int_eq(fdbr_conn_mkdir(conn, d, 0750 | S_ISVTX, got_plain, &g[3]), 0);
-        ck_assert_int_eq(fdbr_conn_unlink(conn, gone, got_plain, &g[4]), 0);
-        ck_assert_int_eq(fdbr_conn_rmdir(conn, old_d, got_plain, &g[5]), 0);
-        ck_assert_int_eq(fdbr_conn_rename(conn, a, b, 0, got_plain, &g[6]), 0);
-        ck_assert_int_eq(fdbr_conn_rename(conn, b, link, FDBR_RENAME_NOREPLACE, got_plain, &g[7]), 0);
-        ck_assert_int_eq(fdbr_conn_status(conn, got_data, &g[8]), 0);
-        ck_assert_int_eq(fdbr_conn_grants(conn, got_data, &g[9]), 0);
-        ck_assert_int_eq(fdbr_conn_stat(conn, denied, 0, got_stat, &g[10]), 0);
-        ck_assert_int_eq(fdbr_conn_readlink(conn, denied, got_data, &g[11]), 0);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 12);
-        run_until(base, 12);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
+        ck_assert_int_eq(fdbr_conn_stat(f.conn, link, 0, got_stat, &g[0]), 0);
+        ck_assert_int_eq(fdbr_conn_stat(f.conn, link, AT_SYMLINK_NOFOLLOW, got_stat, &g[1]), 0);
+        ck_assert_int_eq(fdbr_conn_readlink(f.conn, link, got_data, &g[2]), 0);
+        ck_assert_int_eq(fdbr_conn_mkdir(f.conn, d, 0750 | S_ISVTX, got_plain, &g[3]), 0);
+        ck_assert_int_eq(fdbr_conn_unlink(f.conn, gone, got_plain, &g[4]), 0);
+        ck_assert_int_eq(fdbr_conn_rmdir(f.conn, old_d, got_plain, &g[5]), 0);
+        ck_assert_int_eq(fdbr_conn_rename(f.conn, a, b, 0, got_plain, &g[6]), 0);
+        ck_assert_int_eq(fdbr_conn_rename(f.conn, b, link, FDBR_RENAME_NOREPLACE, got_plain, &g[7]), 0);
+        ck_assert_int_eq(fdbr_conn_status(f.conn, got_data, &g[8]), 0);
+        ck_assert_int_eq(fdbr_conn_grants(f.conn, got_data, &g[9]), 0);
+        ck_assert_int_eq(fdbr_conn_stat(f.conn, denied, 0, got_stat, &g[10]), 0);
+        ck_assert_int_eq(fdbr_conn_readlink(f.conn, denied, got_data, &g[11]), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 12);
+        run_until(f.base, 12);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 0);
 
         for (size_t i = 0; i < ELEMENTSOF(g); i++)
                 ck_assert_msg(g[i].calls == 1, "request %zu: %d calls", i, g[i].calls);
@@ -2121,8 +2093,7 @@ START_TEST(test_ops_async) {
         ck_assert_int_eq(g[11].result, -EACCES);
         ck_assert(g[11].data_null);
 
-        fdbr_conn_free(conn);
-        event_base_free(base);
+        fake_hang_up(&f);
 
         struct wire_log l;
         wire_log_read(&f, &l);
@@ -2150,7 +2121,7 @@ END_TEST
 /* The blocking forms behave like their libc namesakes. */
 START_TEST(test_ops_blocking) {
         struct fake f;
-        fake_start_logged(&f);
+        fake_start(&f, script_serve);
         _cleanup_free_ char *a = fake_file(&f, "a.txt", "abc");
         _cleanup_free_ char *link = tu_strdupf("%s/link", f.dir);
         _cleanup_free_ char *d = tu_strdupf("%s/d", f.dir);
@@ -2256,16 +2227,14 @@ START_TEST(test_ops_blocking) {
         ck_assert_int_eq(fdbr_readlink(link, buf, 0), -1);
         ck_assert_int_eq(errno, EINVAL);
 
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         struct got g = {};
-        ck_assert_int_eq(fdbr_conn_stat(conn, "rel", 0, got_stat, &g), -EINVAL);
-        ck_assert_int_eq(fdbr_conn_stat(conn, a, 0, NULL, &g), -EINVAL);
-        ck_assert_int_eq(fdbr_conn_rename(conn, a, "/x", 0x80000000u, got_plain, &g), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_stat(f.conn, "rel", 0, got_stat, &g), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_stat(f.conn, a, 0, NULL, &g), -EINVAL);
+        ck_assert_int_eq(fdbr_conn_rename(f.conn, a, "/x", 0x80000000u, got_plain, &g), -EINVAL);
         ck_assert_int_eq(fdbr_conn_status(NULL, got_data, &g), -EINVAL);
         ck_assert_int_eq(g.calls, 0);
-        fdbr_conn_free(conn);
-        event_base_free(base);
+        fake_hang_up(&f);
         ck_assert_int_eq(tu_count_fds(getpid()), n0);
 
         /* What went out: the valid calls only, READLINK of a non-link
@@ -2306,7 +2275,7 @@ END_TEST
 START_TEST(test_ops_old_broker) {
         struct fake f;
         fake_old = true;
-        fake_start_logged(&f);
+        fake_start(&f, script_serve);
         fake_old = false;
         _cleanup_free_ char *a = fake_file(&f, "a.txt", "abc");
         _cleanup_free_ char *b = tu_strdupf("%s/b", f.dir);
@@ -2345,22 +2314,20 @@ START_TEST(test_ops_old_broker) {
 
         /* Asynchronously, several on one connection: one probe is enough
          * for all. */
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_connect(&f);
         struct got g[3] = {};
         total_calls = 0;
-        ck_assert_int_eq(fdbr_conn_readlink(conn, a, got_data, &g[0]), 0);
-        ck_assert_int_eq(fdbr_conn_rename(conn, a, b, 0, got_plain, &g[1]), 0);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 2);
-        run_until(base, 2);
-        ck_assert_int_eq(fdbr_conn_stat(conn, a, 0, got_stat, &g[2]), 0);
-        run_until(base, 3);
+        ck_assert_int_eq(fdbr_conn_readlink(f.conn, a, got_data, &g[0]), 0);
+        ck_assert_int_eq(fdbr_conn_rename(f.conn, a, b, 0, got_plain, &g[1]), 0);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 2);
+        run_until(f.base, 2);
+        ck_assert_int_eq(fdbr_conn_stat(f.conn, a, 0, got_stat, &g[2]), 0);
+        run_until(f.base, 3);
         ck_assert_int_eq(g[0].result, -ENOSYS);
         ck_assert_int_eq(g[1].result, -ENOSYS);
         ck_assert_int_eq(g[2].result, -ENOSYS);
-        ck_assert_uint_eq(fdbr_conn_pending(conn), 0);
-        fdbr_conn_free(conn);
-        event_base_free(base);
+        ck_assert_uint_eq(fdbr_conn_pending(f.conn), 0);
+        fake_hang_up(&f);
 
         /* The command says so, as a refusal. */
         struct run r = run_cli(f.dir, NULL, (const char *const[]) { "stat", a, NULL });
@@ -2467,9 +2434,7 @@ static void script_bad_data(int listen_fd) {
 START_TEST(test_ops_bad_data) {
         struct fake f;
         fake_variant = _i;
-        fake_start(&f, script_bad_data);
-        struct event_base *base = event_base_new();
-        fdbr_conn *conn = connect_fake(base, &f);
+        fake_start_connected(&f, script_bad_data);
         struct got g = {}, after = {};
         int r;
 
@@ -2478,26 +2443,24 @@ START_TEST(test_ops_bad_data) {
         case BADDATA_STAT_SHORT:
         case BADDATA_STAT_NONE:
         case BADDATA_LEN_MISMATCH:
-                r = fdbr_conn_stat(conn, "/x", 0, got_stat, &g);
+                r = fdbr_conn_stat(f.conn, "/x", 0, got_stat, &g);
                 break;
         case BADDATA_UNLINK_DATA:
-                r = fdbr_conn_unlink(conn, "/x", got_plain, &g);
+                r = fdbr_conn_unlink(f.conn, "/x", got_plain, &g);
                 break;
         case BADDATA_STATUS_LONG:
-                r = fdbr_conn_status(conn, got_data, &g);
+                r = fdbr_conn_status(f.conn, got_data, &g);
                 break;
         default:
-                r = fdbr_conn_readlink(conn, "/x", got_data, &g);
+                r = fdbr_conn_readlink(f.conn, "/x", got_data, &g);
                 break;
         }
         ck_assert_int_eq(r, 0);
-        run_until(base, 1);
+        run_until(f.base, 1);
         ck_assert_int_eq(g.calls, 1);
         ck_assert_int_eq(g.result, -EBADMSG);
         /* A broker that said something wrong is not asked again. */
-        ck_assert_int_eq(fdbr_conn_grants(conn, got_data, &after), -ENOTCONN);
-        fdbr_conn_free(conn);
-        event_base_free(base);
+        ck_assert_int_eq(fdbr_conn_grants(f.conn, got_data, &after), -ENOTCONN);
         fake_stop(&f);
 }
 END_TEST
@@ -2647,7 +2610,7 @@ END_TEST
  * writes, --create with the mode asked. */
 START_TEST(test_cli_exec_modes) {
         struct fake f;
-        fake_start_logged(&f);
+        fake_start(&f, script_serve);
         _cleanup_free_ char *in = fake_file(&f, "in.txt", "b\na\n");
         _cleanup_free_ char *out = fake_file(&f, "out.txt", "stale stale stale\n");
         _cleanup_free_ char *log = fake_file(&f, "log.txt", "one\n");
