@@ -2,6 +2,9 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +57,19 @@ struct conn {
         bool batching;             /* replies go to the server's outbox first */
         bool broken;               /* the socket failed; close at the next chance */
         bool closed;
+        /* Descriptors sent that the client may not have received yet: the
+         * kernel counts them against uid 0's RLIMIT_NOFILE until it does
+         * (see conn_may_send_fd). */
+        unsigned fds_unread;
+        unsigned batch_fds;        /* of the batch being built */
+        bool stalled;              /* a descriptor may not be sent now: retry on a timer */
+        unsigned retry;            /* how often retried without progress: the wait, s->retry_timeouts[] */
+        struct event ev_retry;
 };
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
+static void conn_on_retry(evutil_socket_t fd, short what, void *arg);
+static void conn_flush(struct conn *c);
 static void conn_dequeue(struct conn *c);
 static void conn_reply(struct conn *c, uint16_t op, uint32_t id, struct outcome *o);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
@@ -105,7 +118,7 @@ static void conn_update(struct conn *c) {
         if (c->closed)
                 return;
         bool want_read = conn_may_read(c);
-        bool want_write = !c->broken && c->q_head;
+        bool want_write = !c->broken && c->q_head && !c->stalled;
 
         if (want_read != c->reading) {
                 if (want_read)
@@ -138,6 +151,7 @@ int conn_new(struct server *s, int fd, struct identity *id, struct uidtab_entry 
         event_assign(&c->ev_read, s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
         event_assign(&c->ev_write, s->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
         evtimer_assign(&c->ev_timer, s->base, conn_on_timer, c);
+        evtimer_assign(&c->ev_retry, s->base, conn_on_retry, c);
         evtimer_add(&c->ev_timer, s->idle_timeout);
         LIST_INSERT_HEAD(&s->conns, c, link);
         s->n_conns++;
@@ -146,22 +160,76 @@ int conn_new(struct server *s, int fd, struct identity *id, struct uidtab_entry 
         return 0;
 }
 
-/* Disconnects: the socket, the queue and the limits' counts go now; the
- * memory when the last worker holding a request of ours is done. */
-void conn_free(struct conn *c) {
-        struct server *s;
+/* ---- descriptors in flight ---------------------------------------------- */
 
-        if (!c || c->closed)
+/* Replies with a descriptor each a connection may leave unread before its
+ * user's budget is asked (but never more than the connection's bound,
+ * s->conn_out_max). */
+#define CONN_FDS_UNREAD_FREE 4
+
+/* What the client has received since: SIOCOUTQ is what is still queued
+ * for it, in bytes of at least s->fd_msg_size a record, so it bounds from
+ * above how many of the descriptors sent are still unread. */
+static void conn_refresh_unread(struct conn *c) {
+        struct server *s = c->srv;
+        int outq;
+
+        if (c->fds_unread == 0 || ioctl(c->fd, SIOCOUTQ, &outq) < 0)
                 return;
-        s = c->srv;
-        c->closed = true;
-        event_del(&c->ev_read);
-        event_del(&c->ev_write);
-        event_del(&c->ev_timer);
-        while (c->q_head)
-                conn_dequeue(c);
+        size_t most = outq <= 0 ? 0 : ((size_t) outq + s->fd_msg_size - 1) / s->fd_msg_size;
+        unsigned left = most < c->fds_unread ? (unsigned) most : c->fds_unread;
+        unsigned gone = c->fds_unread - left;
+        c->fds_unread = left;
+        c->ue->fds_out -= gone;
+        s->fds_out -= gone;
+}
+
+/* Descriptors in flight are the kernel's to count, per sending user: past
+ * the sender's RLIMIT_NOFILE it refuses further ones (ETOOMANYREFS) to
+ * anyone uid 0 sends to, unless the sender keeps CAP_SYS_ADMIN, which the
+ * broker does not.  So a client that does not read cannot be allowed to
+ * pile them up: a connection may always have a few unread, then as many
+ * as its user's budget allows, up to a bound; all together never more
+ * than the broker's share of its descriptors. */
+static bool conn_fd_room(const struct conn *c) {
+        const struct server *s = c->srv;
+        unsigned unread = c->fds_unread + c->batch_fds;
+        return s->fds_out < s->fds_max && unread < s->conn_out_max &&
+               (unread < CONN_FDS_UNREAD_FREE || c->ue->fds_out < s->uid_out_max);
+}
+
+static bool conn_may_send_fd(struct conn *c) {
+        if (conn_fd_room(c))
+                return true;
+        conn_refresh_unread(c);
+        return conn_fd_room(c);
+}
+
+static void conn_sent_fd(struct conn *c) {
+        c->fds_unread++;
+        c->ue->fds_out++;
+        c->srv->fds_out++;
+}
+
+/* Waits before sending more: no descriptor may be sent now, or the kernel
+ * said ETOOMANYREFS. */
+static void conn_stall(struct conn *c) {
+        if (c->stalled)
+                return;
+        c->stalled = true;
+        evtimer_add(&c->ev_retry, c->srv->retry_timeouts[c->retry]);
+        if (c->retry + 1 < SERVER_RETRY_STEPS)
+                c->retry++;
+}
+
+static void conn_release(struct conn *c) {
+        struct server *s = c->srv;
+
+        event_del(&c->ev_retry);
+        c->ue->fds_out -= c->fds_unread;
+        s->fds_out -= c->fds_unread;
+        c->fds_unread = 0;
         c->fd = safe_close(c->fd);
-        defer_drop(c);
         LIST_REMOVE(c, link);
         s->n_conns--;
         /* Requests still in a lane keep the entry (and c->ue valid); the
@@ -171,6 +239,39 @@ void conn_free(struct conn *c) {
         uidtab_put(&s->uids, ue);
         server_conn_gone(s);
         conn_unref(c);
+}
+
+/* Disconnects: the socket, the queue and the requests waiting for a
+ * thread go now; the memory when the last worker holding a request of
+ * ours is done.  Descriptors the client was sent and has not taken stay in
+ * flight as long as it keeps its end, beyond what the budget can see
+ * (docs/security.md says what that leaves open). */
+void conn_free(struct conn *c) {
+        if (!c || c->closed)
+                return;
+        c->closed = true;
+        event_del(&c->ev_read);
+        event_del(&c->ev_write);
+        event_del(&c->ev_timer);
+        event_del(&c->ev_retry);
+        while (c->q_head)
+                conn_dequeue(c);
+        defer_drop(c);
+        conn_release(c);
+}
+
+static void conn_on_retry(evutil_socket_t fd, short what, void *arg) {
+        struct conn *c = arg;
+
+        /* A client taking what it was sent is retried at the first
+         * interval again; one that takes nothing, ever less often. */
+        unsigned before = c->fds_unread;
+        conn_refresh_unread(c);
+        if (c->fds_unread < before)
+                c->retry = 0;
+        c->stalled = false;
+        conn_flush(c);
+        conn_settle(c);
 }
 
 /* Keeps a reply (and its descriptor) until the socket has room.  False if
@@ -255,8 +356,11 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, struct outcome 
                 closer_dispose(s, c->ue, fd, offloop);
                 return;
         }
+        /* A descriptor that may not be sent now waits in the queue. */
+        bool may = fd < 0 || (!c->stalled && conn_may_send_fd(c));
         /* Small replies join the batch, sent in one call at its end. */
-        if (c->batching && !c->q_head && FDBR_WIRE_HEADER_SIZE + r.data_len <= SERVER_OUT_INLINE) {
+        if (may && c->batching && !c->q_head && FDBR_WIRE_HEADER_SIZE + r.data_len <= SERVER_OUT_INLINE) {
+                c->batch_fds += fd >= 0;
                 size_t len = wire_reply_encode(s->outrecs[s->n_out], &r);
                 s->outbox[s->n_out] = (struct fdpass_out) { .buf = s->outrecs[s->n_out], .len = len, .fd = fd };
                 s->outoff[s->n_out] = offloop;
@@ -271,10 +375,14 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, struct outcome 
                 return;
         }
         size_t len = wire_reply_encode(rec, &r);
-        if (!c->q_head) {
+        if (may && !c->q_head) {
                 int k = fdpass_send(c->fd, rec, len, fd);
-                if (k != -EAGAIN) {
+                if (k == -ETOOMANYREFS)
+                        conn_stall(c);
+                else if (k != -EAGAIN) {
                         c->inflight--;
+                        if (k == 0 && fd >= 0)
+                                conn_sent_fd(c);
                         if (k < 0) {
                                 /* EPIPE, ECONNRESET: the client left; nothing to answer. */
                                 log_msg(LOG_DEBUG, "pid=%d: send: %s", (int) c->id.pid, strerror(-k));
@@ -284,6 +392,8 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, struct outcome 
                         return;
                 }
         }
+        if (!may)
+                conn_stall(c);
         if (!conn_enqueue(c, rec, len, fd, offloop))
                 c->inflight--;
 }
@@ -338,12 +448,15 @@ static void conn_send_batch(struct conn *c) {
         unsigned sent = 0;
 
         c->batching = false;
+        c->batch_fds = 0;
         if (s->n_out == 0)
                 return;
         if (!c->broken && !c->closed) {
                 int k = fdpass_send_many(c->fd, s->outbox, s->n_out);
                 if (k >= 0)
                         sent = (unsigned) k;
+                else if (k == -ETOOMANYREFS)
+                        conn_stall(c);
                 else if (k != -EAGAIN) {
                         log_msg(LOG_DEBUG, "pid=%d: send: %s", (int) c->id.pid, strerror(-k));
                         c->broken = true;
@@ -351,6 +464,8 @@ static void conn_send_batch(struct conn *c) {
         }
         for (unsigned i = 0; i < s->n_out; i++) {
                 int fd = s->outbox[i].fd;
+                if (i < sent && fd >= 0)
+                        conn_sent_fd(c);
                 if (i < sent || c->broken || c->closed) {
                         closer_dispose(s, c->ue, fd, s->outoff[i]);
                         c->inflight--;
@@ -361,16 +476,28 @@ static void conn_send_batch(struct conn *c) {
 }
 
 static void conn_flush(struct conn *c) {
-        while (c->q_head && !c->broken) {
+        while (c->q_head && !c->broken && !c->stalled) {
                 struct qreply *q = c->q_head;
+                if (q->fd >= 0 && !conn_may_send_fd(c)) {
+                        conn_stall(c);
+                        return;
+                }
                 int k = fdpass_send(c->fd, q->rec, q->len, q->fd);
                 if (k == -EAGAIN)
                         return;
+                if (k == -ETOOMANYREFS) {
+                        conn_stall(c);
+                        return;
+                }
                 if (k < 0)
                         c->broken = true;
+                else if (q->fd >= 0)
+                        conn_sent_fd(c);
                 conn_dequeue(c);
                 c->inflight--;
         }
+        if (!c->q_head)
+                c->retry = 0;
 }
 
 /* After any event: close if the connection is done, else re-arm. */

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #include "account.h"
 #include "closer.h"
@@ -159,6 +161,22 @@ void server_conn_gone(struct server *s) {
         }
 }
 
+/* What the smallest reply with a descriptor counts for in SIOCOUTQ (the
+ * kernel's size of its buffer), measured once: a connection's queued
+ * bytes divided by it bound how many descriptors may still be unread. */
+static size_t server_fd_msg_size(void) {
+        int sv[2], outq = 0;
+        uint8_t rec[FDBR_WIRE_REPLY_SIZE] = {};
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return 1;
+        if (fdpass_send(sv[0], rec, sizeof rec, sv[1]) < 0 || ioctl(sv[0], SIOCOUTQ, &outq) < 0 || outq <= 0)
+                outq = 1;
+        safe_close(sv[0]);
+        safe_close(sv[1]);
+        return (size_t) outq;
+}
+
 /* A client has no reason to send the broker a descriptor, and closing one
  * may block (a FUSE file's flush, a TCP socket's linger).  With
  * SO_PASSRIGHTS off on the listening socket, which connections inherit
@@ -196,8 +214,13 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
          * worth of requests in flight). */
         s->fds_max = (s->fd_ceiling == INT_MAX ? 1u << 20 : (unsigned) s->fd_ceiling) / 4;
         s->uid_fds_max = s->fds_max / 4 > cfg->max_inflight ? s->fds_max / 4 : cfg->max_inflight;
+        /* Descriptors sent and not yet received: a quarter of the budget
+         * (at most 64) per connection, a quarter per user. */
+        s->conn_out_max = s->fds_max / 4 > 64 ? 64 : s->fds_max / 4 > 0 ? s->fds_max / 4 : 1;
+        s->uid_out_max = s->fds_max / 4 > s->conn_out_max ? s->fds_max / 4 : s->conn_out_max;
         server_arm_exit_idle(s);
         server_load_accounts(s);
+        s->fd_msg_size = server_fd_msg_size();
 
         struct timeval idle = { .tv_sec = cfg->idle_timeout_s };
         struct timeval open = { .tv_sec = cfg->open_timeout_ms / 1000, .tv_usec = cfg->open_timeout_ms % 1000 * 1000 };
@@ -205,6 +228,15 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
         s->open_timeout = event_base_init_common_timeout(base, &open);
         if (!s->idle_timeout || !s->open_timeout)
                 return -ENOMEM;
+        /* Common timeouts: adding one never allocates, so a retry is
+         * never lost to a failed allocation. */
+        static const unsigned retry_ms[SERVER_RETRY_STEPS] = { 10, 20, 40, 80, 160, 320, 640, 1000 };
+        for (unsigned i = 0; i < SERVER_RETRY_STEPS; i++) {
+                struct timeval tv = { .tv_sec = retry_ms[i] / 1000, .tv_usec = retry_ms[i] % 1000 * 1000 };
+                s->retry_timeouts[i] = event_base_init_common_timeout(base, &tv);
+                if (!s->retry_timeouts[i])
+                        return -ENOMEM;
+        }
         /* Each real user gets a quarter of the general workers, half of
          * the local ones, a quarter of the closers: one user's hung
          * filesystem or slow disk never takes a lane from the others. */
@@ -297,6 +329,7 @@ void server_status_text(const struct server *s, FILE *f) {
         fprintf(f, "policy_rules=%zu\n", policy_rule_count(s->policy));
         fprintf(f, "descriptors_held=%u\n", s->held_fds);
         fprintf(f, "descriptors_closing=%u\n", s->closing_fds);
+        fprintf(f, "descriptors_unread=%u\n", s->fds_out);
         fprintf(f, "mount_table_reads=%llu\n", (unsigned long long) mounts_reloads());
         fprintf(f, "refuses_client_descriptors=%s\n", s->rights_refused ? "yes" : "no");
 }

@@ -38,6 +38,10 @@
 
 enum { LANE_GENERAL, LANE_LOCAL, LANE_CLOSER };
 
+/* A connection that may not send a descriptor yet tries again after 10
+ * ms, doubling each time nothing changed, up to 1 s. */
+#define SERVER_RETRY_STEPS 8
+
 /* Replies up to this size (a STAT's included) join the batch sent in one
  * call; larger ones go on their own. */
 #define SERVER_OUT_INLINE (FDBR_WIRE_HEADER_SIZE + FDBR_WIRE_STATX_SIZE)
@@ -83,12 +87,17 @@ struct server {
         unsigned fds_max;                 /* ... and in all */
         unsigned held_fds;
         unsigned closing_fds;
+        unsigned fds_out;                 /* sent to clients, maybe not received yet (at most fds_max) */
+        unsigned conn_out_max;            /* ... per connection */
+        unsigned uid_out_max;             /* ... per user, past a few per connection */
+        size_t fd_msg_size;               /* what one reply with a descriptor weighs in SIOCOUTQ */
         struct uidtab_entry *reading_ue;  /* whose records are being received, for stray descriptors */
         bool rights_refused;              /* SO_PASSRIGHTS is off: clients cannot send descriptors */
         /* Shared timeouts: libevent keeps equal timeouts in a queue, not the
          * heap, so thousands of connections cost nothing to time. */
         const struct timeval *idle_timeout;
         const struct timeval *open_timeout;
+        const struct timeval *retry_timeouts[SERVER_RETRY_STEPS];
         uint64_t n_requests;
         uint64_t n_denied;
         uint64_t n_deferred;              /* requests that went to a worker */

@@ -69,7 +69,7 @@ int uidtab_acquire(struct uidtab *t, uid_t uid, unsigned max, struct uidtab_entr
 }
 
 void uidtab_put(struct uidtab *t, struct uidtab_entry *e) {
-        if (!e || e->conns || e->fds || e->closing)
+        if (!e || e->conns || e->fds || e->closing || e->fds_out)
                 return;
         for (unsigned i = 0; i < UIDTAB_LANES; i++)
                 if (e->lanes[i].running || e->lanes[i].n_held)

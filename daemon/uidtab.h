@@ -30,6 +30,7 @@ struct uidtab_entry {
         unsigned conns;
         unsigned fds;                   /* in untaken replies */
         unsigned closing;               /* waiting to be closed off the loop */
+        unsigned fds_out;               /* sent, maybe not received yet (conn.c) */
         struct uidtab_lane lanes[UIDTAB_LANES];
 };
 

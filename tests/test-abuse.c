@@ -393,6 +393,7 @@ START_TEST(subuids_count_against_owner) {
 }
 END_TEST
 
+
 START_TEST(client_limits) {
         static const char *const args[] = { "--max-clients", "6", "--max-clients-per-uid", "3", NULL };
         start(args);
