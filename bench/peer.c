@@ -150,6 +150,11 @@ struct peer_load {
         size_t n_workers;
         uint8_t req[FDBR_WIRE_REQUEST_MAX];
         size_t req_len;
+        /* Workers wait for go: the window starts once every thread of
+         * the slice exists, whatever their creation took. */
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool go;
         uint64_t window_start, window_end;
         /* The edges of the window are sampled by the first worker to cross
          * each: a sleeping thread among hundreds of busy ones would wake
@@ -212,6 +217,11 @@ static void *peer_worker_main(void *arg) {
         struct peer_worker *w = arg;
         struct peer_load *l = w->load;
 
+        pthread_mutex_lock(&l->lock);
+        while (!l->go)
+                pthread_cond_wait(&l->cond, &l->lock);
+        pthread_mutex_unlock(&l->lock);
+
         for (uint64_t t = now_ns(); t < l->window_end;) {
                 uint64_t t0 = t;
                 int r = peer_request(l, w->conn_fd);
@@ -242,6 +252,8 @@ void peer_close(struct peer_load *l) {
                                 close(l->conns[i]);
         free(l->conns);
         free(l->workers);
+        pthread_cond_destroy(&l->cond);
+        pthread_mutex_destroy(&l->lock);
         free(l);
 }
 
@@ -251,6 +263,8 @@ int peer_open(const struct load_cfg *cfg, struct peer_load **ret) {
 
         if (!l)
                 return -ENOMEM;
+        pthread_mutex_init(&l->lock, NULL);
+        pthread_cond_init(&l->cond, NULL);
         l->cfg = cfg;
         l->n_workers = (size_t) cfg->conns * cfg->depth;
         l->conns = malloc(cfg->conns * sizeof *l->conns);
@@ -294,9 +308,7 @@ int peer_slice(void *ctx, double lead_s, double seconds, struct load_result *acc
         size_t started = 0;
         int r = 0;
 
-        uint64_t start = now_ns();
-        l->window_start = start + (uint64_t) (lead_s * 1e9);
-        l->window_end = l->window_start + (uint64_t) (seconds * 1e9);
+        l->go = false;
         atomic_store(&l->start_seen, false);
         atomic_store(&l->end_seen, false);
 
@@ -313,6 +325,15 @@ int peer_slice(void *ctx, double lead_s, double seconds, struct load_result *acc
                 }
         }
         pthread_attr_destroy(&attr);
+
+        pthread_mutex_lock(&l->lock);
+        l->window_start = now_ns() + (uint64_t) (lead_s * 1e9);
+        l->window_end = l->window_start + (uint64_t) (seconds * 1e9);
+        if (r < 0)
+                l->window_end = 0; /* the threads that started leave at once */
+        l->go = true;
+        pthread_cond_broadcast(&l->cond);
+        pthread_mutex_unlock(&l->lock);
 
         for (size_t i = 0; i < started; i++) {
                 struct peer_worker *w = &l->workers[i];
