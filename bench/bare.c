@@ -27,14 +27,14 @@
 #define READ_BUDGET 32
 #define MAX_EVENTS 64
 
-static int listen_on(const char *path) {
+int listen_seqpacket(const char *path, bool nonblock) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
         if (strlen(path) >= sizeof sa.sun_path)
                 return -ENAMETOOLONG;
         strcpy(sa.sun_path, path);
 
-        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
         if (fd < 0)
                 return -errno;
         if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen(fd, SOMAXCONN) < 0) {
@@ -157,7 +157,7 @@ static _Noreturn void bare_main(int lfd) {
 }
 
 int bare_start(const char *sock_path, pid_t *ret_pid) {
-        int lfd = listen_on(sock_path);
+        int lfd = listen_seqpacket(sock_path, true);
         if (lfd < 0) {
                 fprintf(stderr, "fdbroker-bench: bare broker: %s: %s\n", sock_path, strerror(-lfd));
                 return lfd;

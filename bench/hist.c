@@ -8,6 +8,14 @@ void hist_reset(struct hist *h) {
         memset(h, 0, sizeof *h);
 }
 
+void hist_merge(struct hist *dst, const struct hist *src) {
+        for (unsigned i = 0; i < HIST_BUCKETS; i++)
+                dst->bucket[i] += src->bucket[i];
+        dst->count += src->count;
+        if (src->max > dst->max)
+                dst->max = src->max;
+}
+
 static uint64_t bucket_low(unsigned i) {
         if (i < 2u * HIST_HALF)
                 return i;

@@ -38,4 +38,7 @@ static inline void hist_record(struct hist *h, uint64_t v) {
 
 /* The value below which a fraction q (0..1) of the records lie: the middle
  * of the bucket that holds it.  0 when empty. */
+/* Adds the samples of src to dst. */
+void hist_merge(struct hist *dst, const struct hist *src);
+
 uint64_t hist_quantile(const struct hist *h, double q);

@@ -117,7 +117,7 @@ static void on_stall(evutil_socket_t fd, short what, void *userdata) {
         event_base_loopbreak(l->base);
 }
 
-static uint64_t cpu_self_ns(void) {
+uint64_t cpu_self_ns(void) {
         struct rusage ru;
 
         if (getrusage(RUSAGE_SELF, &ru) < 0)
@@ -277,44 +277,53 @@ int load_run(const struct load_cfg *cfg, double warmup_s, double seconds, struct
         return r;
 }
 
+int load_slice_fn(void *ctx, double lead_s, double seconds, struct load_result *acc) {
+        return load_slice(ctx, lead_s, seconds, acc);
+}
+
+int load_compare_n(const struct runner *rn, size_t n, double warmup_s, double seconds,
+                   struct load_result *const *ret) {
+        struct load_result *warm = malloc(sizeof *warm);
+        int r = 0;
+
+        for (size_t k = 0; k < n; k++)
+                load_result_init(ret[k]);
+        if (!warm)
+                return -ENOMEM;
+
+        for (size_t k = 0; k < n && r >= 0; k++) {
+                load_result_init(warm);
+                r = rn[k].slice(rn[k].ctx, 0, warmup_s, warm);
+        }
+
+        unsigned slices = (unsigned) (seconds / SLICE_S + 0.5);
+        if (slices < 1)
+                slices = 1;
+        /* Rounds alternate in direction, a b c c b a a b c ...: no server
+         * always goes first or last. */
+        for (unsigned round = 0; round < slices && r >= 0; round++)
+                for (size_t j = 0; j < n && r >= 0; j++) {
+                        size_t k = round % 2 ? n - 1 - j : j;
+                        r = rn[k].slice(rn[k].ctx, SLICE_LEAD_S, seconds / slices, ret[k]);
+                }
+        free(warm);
+        for (size_t k = 0; k < n; k++)
+                load_result_finish(ret[k]);
+        return r;
+}
+
 int load_compare(const struct load_cfg *a, const struct load_cfg *b, double warmup_s, double seconds,
                  struct load_result *ret_a, struct load_result *ret_b) {
         struct load *la = NULL, *lb = NULL;
-        struct load_result *warm = NULL;
         int r;
 
-        load_result_init(ret_a);
-        load_result_init(ret_b);
-        warm = malloc(sizeof *warm);
-        if (!warm)
-                return -ENOMEM;
-        if ((r = load_open(a, &la)) < 0 || (r = load_open(b, &lb)) < 0)
-                goto out;
-
-        load_result_init(warm);
-        if ((r = load_slice(la, 0, warmup_s, warm)) < 0)
-                goto out;
-        load_result_init(warm);
-        if ((r = load_slice(lb, 0, warmup_s, warm)) < 0)
-                goto out;
-
-        unsigned n = (unsigned) (seconds / SLICE_S + 0.5);
-        if (n < 1)
-                n = 1;
-        for (unsigned i = 0; i < 2 * n; i++) {
-                /* a b b a a b ...: neither server always goes first. */
-                bool is_b = (i % 4 == 1) || (i % 4 == 2);
-                r = is_b ? load_slice(lb, SLICE_LEAD_S, seconds / n, ret_b)
-                         : load_slice(la, SLICE_LEAD_S, seconds / n, ret_a);
-                if (r < 0)
-                        goto out;
+        if ((r = load_open(a, &la)) >= 0 && (r = load_open(b, &lb)) >= 0) {
+                struct runner rn[] = { { load_slice_fn, la }, { load_slice_fn, lb } };
+                struct load_result *res[] = { ret_a, ret_b };
+                r = load_compare_n(rn, 2, warmup_s, seconds, res);
         }
-out:
         load_close(la);
         load_close(lb);
-        free(warm);
-        load_result_finish(ret_a);
-        load_result_finish(ret_b);
         return r;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* fdbroker-bench: what fdbrokerd costs compared with opening the file
- * directly and with the least a broker can do, at several load shapes;
+ * directly, with the least a broker can do and with the peers'
+ * socketpair-per-request pattern, at several load shapes;
  * memory per idle connection; the cost of a large policy. */
 
 #include <errno.h>
@@ -24,8 +25,9 @@
 static void usage(FILE *f) {
         fprintf(f,
                 "Usage: fdbroker-bench [OPTION]...\n"
-                "Measures fdbrokerd against a direct open() and a bare broker with no\n"
-                "policy, on one small file, with the load generated through libfdbroker.\n"
+                "Measures fdbrokerd against a direct open(), a bare broker with no policy\n"
+                "and a broker answering on a socketpair sent with each request (the\n"
+                "pattern of the Chromium and Firefox sandboxes), on one small file.\n"
                 "\n"
                 "  --seconds N        measured time per load shape (default 2)\n"
                 "  --warmup N         unmeasured time before each (default 0.5)\n"

@@ -44,6 +44,17 @@ int proc_cpu_ns(pid_t pid, uint64_t *ret) {
         unsigned long long utime, stime;
         int r;
 
+        /* The process's CPU clock, in nanoseconds, every thread: /proc's
+         * process-wide times are clock ticks scaled to the runtime, and
+         * with hundreds of threads (the socketpair broker) they were seen
+         * standing still over a whole slice. */
+        clockid_t clk;
+        struct timespec ts;
+        if (clock_getcpuclockid(pid, &clk) == 0 && clock_gettime(clk, &ts) == 0) {
+                *ret = (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+                return 0;
+        }
+
         /* The process-wide line: it sums every thread, so a server that
          * spreads its work over threads is charged for all of it. */
         r = read_proc(pid, "stat", buf, sizeof buf);

@@ -149,6 +149,54 @@ void report_shape(const struct shape *s, const char *server, const struct load_r
                p50_target > 0 ? (passes(p50, "<=", p50_target) ? "PASS" : "MISS") : "");
 }
 
+void report_shape_vs(const struct shape *s, const char *server, const struct load_result *r, const char *base_name,
+                     const struct load_result *base, bool row_too) {
+        char shape[32], name[96];
+
+        snprintf(shape, sizeof shape, "%ux%u", s->conns, s->depth);
+        if (row_too)
+                row(shape, server, r);
+        double thr = base->ops_per_s > 0 ? r->ops_per_s / base->ops_per_s : 0;
+        uint64_t base_p50 = hist_quantile(&base->lat, 0.50);
+        double p50 = base_p50 ? (double) hist_quantile(&r->lat, 0.50) / (double) base_p50 : 0;
+
+        if (json) {
+                snprintf(name, sizeof name, "throughput %s %s vs %s", shape, server, base_name);
+                json_check(name, thr, NULL, 0);
+                snprintf(name, sizeof name, "p50 %s %s vs %s", shape, server, base_name);
+                json_check(name, p50, NULL, 0);
+                return;
+        }
+        if (row_too)
+                printf("   %5.2f        %5.2f\n", thr, p50);
+        else
+                printf("%-7s %-11s ops/s %.2fx, p50 %.2fx %s's\n", shape, server, thr, p50, base_name);
+}
+
+void report_floor_share(const struct shape *s, const struct load_result *bare, const struct load_result *brokerd,
+                        const struct load_result *peer, double floor_ops) {
+        const struct {
+                const char *name;
+                const struct load_result *r;
+        } sv[] = { { "bare", bare }, { "fdbrokerd", brokerd }, { "socketpair", peer } };
+        char name[96];
+
+        if (floor_ops <= 0)
+                return;
+        if (!json)
+                printf("%-7s %-11s", "", "of floor");
+        for (size_t i = 0; i < sizeof sv / sizeof sv[0]; i++) {
+                double v = sv[i].r->ops_per_s / floor_ops;
+                if (json) {
+                        snprintf(name, sizeof name, "throughput %ux%u %s vs floor", s->conns, s->depth, sv[i].name);
+                        json_check(name, v, NULL, 0);
+                } else
+                        printf(" %s %.3f", sv[i].name, v);
+        }
+        if (!json)
+                printf("\n");
+}
+
 void report_section(const char *key, const char *title, bool ratios) {
         snprintf(section, sizeof section, "%s", key);
         table_header_done = false;

@@ -118,15 +118,47 @@ function row(key, part,    v, pass) {
         } else if (part[1] == "check") {
                 v = median(key, "value")
                 pass = (cmp[key] == ">=") ? v >= target[key] : v <= target[key]
-                printf "  %-34s %8.2f  target %s %-4s %s   runs:%s\n", part[3], v, cmp[key], target[key],
+                printf "  %-44s %8.2f  target %s %-4s %s   runs:%s\n", part[3], v, cmp[key], target[key],
                        pass ? "PASS" : "MISS", all(key, "value", "%.2f")
         } else if (part[1] == "ratio") {
-                printf "  %-34s %8.2f                      runs:%s\n", part[3], median(key, "value"),
+                printf "  %-44s %8.2f                      runs:%s\n", part[3], median(key, "value"),
                        all(key, "value", "%.2f")
         } else if (part[1] == "value") {
                 printf "  %-34s %8.2f %s\n", part[3], median(key, "value"), unit[key]
         } else if (part[1] == "latency") {
                 printf "  %-34s p50 %7.1f us  p99 %7.1f us\n", part[3], median(key, "p50_us"), median(key, "p99_us")
+        }
+}
+# The three servers of each shape in one line: throughput and the median
+# of the per-run ratios.
+function ratio_of(name,    key) {
+        key = "ratio" SUBSEP "shapes" SUBSEP name
+        if (!(key in seen)) {
+                key = "check" SUBSEP "shapes" SUBSEP name
+                if (!(key in seen))
+                        return "-"
+        }
+        return sprintf("%.2f", median(key, "value"))
+}
+function ops_of(shape, server,    key) {
+        key = "shape" SUBSEP "shapes" SUBSEP shape SUBSEP server
+        return (key in seen) ? sprintf("%.0f", median(key, "ops_per_s")) : "-"
+}
+function side_by_side(    i, part, sh, done) {
+        printf "\n[side by side] ops/s; ratios are medians of the per-run ratios\n"
+        printf "%-7s %9s %9s %9s %9s %8s %8s %8s %8s %8s\n", "shape", "floor", "bare", "fdbrokerd", "sockpair",
+               "brk:bare", "sp:bare", "brk:sp", "brk:flr", "p50 b:b"
+        for (i = 1; i <= nkeys; i++) {
+                split(order[i], part, SUBSEP)
+                if (part[1] != "shape" || part[2] != "shapes" || part[3] == "floor" || (part[3] in done))
+                        continue
+                sh = part[3]
+                done[sh] = 1
+                printf "%-7s %9s %9s %9s %9s %8s %8s %8s %8s %8s\n", sh, ops_of("floor", "open+close"),
+                       ops_of(sh, "bare"), ops_of(sh, "fdbrokerd"), ops_of(sh, "socketpair"),
+                       ratio_of("throughput " sh " vs bare"), ratio_of("throughput " sh " socketpair vs bare"),
+                       ratio_of("throughput " sh " fdbrokerd vs socketpair"),
+                       ratio_of("throughput " sh " fdbrokerd vs floor"), ratio_of("p50 " sh " vs bare")
         }
 }
 END {
@@ -158,5 +190,6 @@ END {
                                 row(order[i], part)
                         }
         }
+        side_by_side()
 }'
 echo "tools/bench.sh: the runs are in $results/" >&2
