@@ -15,6 +15,7 @@
 #include "macro.h"
 #include "mounts.h"
 #include "request.h"
+#include "userdb.h"
 #include "defer.h"
 #include "server.h"
 
@@ -63,6 +64,10 @@ struct conn {
         unsigned fds_unread;
         unsigned batch_fds;        /* of the batch being built */
         bool stalled;              /* a descriptor may not be sent now: retry on a timer */
+        /* Not read until its user's name and home are known (or the user
+         * database's deadline passed): rules with %u and %h need them. */
+        bool waiting_user;
+        struct userdb_wait uw;
         unsigned retry;            /* how often retried without progress: the wait, s->retry_timeouts[] */
         struct event ev_retry;
 };
@@ -108,7 +113,8 @@ static bool conn_closes_full(const struct conn *c) {
  * flight and in the workers, not holding replies back while over the
  * descriptor budget, and not over the budget of pending closes. */
 static bool conn_may_read(const struct conn *c) {
-        return !c->closing && !c->broken && c->inflight < c->srv->cfg.max_inflight && c->jobs < CONN_JOBS_MAX &&
+        return !c->closing && !c->broken && !c->waiting_user && c->inflight < c->srv->cfg.max_inflight &&
+               c->jobs < CONN_JOBS_MAX &&
                !(c->q_head && conn_fds_room(c) == 0) && !conn_closes_full(c);
 }
 
@@ -136,6 +142,14 @@ static void conn_update(struct conn *c) {
         }
 }
 
+static void conn_user_known(void *userdata, const char *name, const char *home) {
+        struct conn *c = userdata;
+
+        identity_set_user(&c->id, name, home);
+        c->waiting_user = false;
+        conn_update(c);
+}
+
 int conn_new(struct server *s, int fd, struct identity *id, struct uidtab_entry *ue, struct conn **ret) {
         struct conn *c = calloc(1, sizeof *c);
         if (!c)
@@ -155,6 +169,8 @@ int conn_new(struct server *s, int fd, struct identity *id, struct uidtab_entry 
         evtimer_add(&c->ev_timer, s->idle_timeout);
         LIST_INSERT_HEAD(&s->conns, c, link);
         s->n_conns++;
+        c->waiting_user = true;
+        userdb_get(c->id.uid, conn_user_known, c, &c->uw);
         conn_update(c);
         *ret = c;
         return 0;
@@ -254,6 +270,7 @@ void conn_free(struct conn *c) {
         event_del(&c->ev_write);
         event_del(&c->ev_timer);
         event_del(&c->ev_retry);
+        userdb_cancel(&c->uw);
         while (c->q_head)
                 conn_dequeue(c);
         defer_drop(c);

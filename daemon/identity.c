@@ -91,8 +91,7 @@ static int peer_pidfd(int fd) {
         return pidfd;
 }
 
-int identity_from_peer(int fd, const struct account_table *accounts, bool with_unit, bool with_name,
-                       struct identity *ret) {
+int identity_from_peer(int fd, const struct account_table *accounts, bool with_unit, struct identity *ret) {
         struct ucred cred;
         socklen_t len = sizeof cred;
         struct identity id = {};
@@ -114,22 +113,17 @@ int identity_from_peer(int fd, const struct account_table *accounts, bool with_u
         id.account = account_of(accounts, id.uid, id.pid, pidfd);
         if (with_unit)
                 id.unit = peer_unit(pidfd, pidfd_error, id.pid);
-        if (with_name)
-                identity_resolve_user_name(&id);
 
         *ret = id;
         return 0;
 }
 
-void identity_resolve_user_name(struct identity *id) {
-        struct passwd pw, *res = NULL;
-        char buf[4096];
-
-        if (id->user_name_done)
-                return;
-        id->user_name_done = true;
-        if (getpwuid_r(id->uid, &pw, buf, sizeof buf, &res) == 0 && res)
-                id->user_name = strdup(res->pw_name);
+void identity_set_user(struct identity *id, const char *name, const char *home) {
+        free(id->user_name);
+        free(id->home);
+        /* Out of memory: as if unknown, which matches nothing. */
+        id->user_name = name ? strdup(name) : NULL;
+        id->home = home ? strdup(home) : NULL;
 }
 
 void identity_subject(const struct identity *id, struct policy_subject *ret) {
@@ -140,6 +134,7 @@ void identity_subject(const struct identity *id, struct policy_subject *ret) {
                 .n_groups = id->n_groups,
                 .unit = id->unit,
                 .user_name = id->user_name,
+                .home = id->home,
         };
 }
 
@@ -147,5 +142,6 @@ void identity_done(struct identity *id) {
         free(id->groups);
         free(id->unit);
         free(id->user_name);
+        free(id->home);
         *id = (struct identity) {};
 }

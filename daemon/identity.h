@@ -25,20 +25,20 @@ struct identity {
         uint32_t n_groups;
         gid_t *groups;     /* supplementary groups, SO_PEERGROUPS */
         char *unit;        /* systemd unit, NULL when the lookup failed */
-        char *user_name;   /* NULL when unknown or not looked up */
-        bool user_name_done;
+        char *user_name;   /* NULL when unknown (userdb.c): %u rules match nothing */
+        char *home;        /* likewise, for %h */
 };
 
 /* Reads the identity of the peer of a connected AF_UNIX socket.
- * with_unit looks the systemd unit up (pinned by SO_PEERPIDFD), with_name
- * the user name; the account comes from accounts (see account.h).  Returns 0 or -errno (the peer must then be refused: a
- * connection whose identity is unknown is not served). */
+ * with_unit looks the systemd unit up (pinned by SO_PEERPIDFD); the
+ * account comes from accounts (see account.h); the user's name and home
+ * come later, from userdb.c.  Returns 0 or -errno (the peer must then be
+ * refused: a connection whose identity is unknown is not served). */
 struct account_table;
-int identity_from_peer(int fd, const struct account_table *accounts, bool with_unit, bool with_name,
-                       struct identity *ret);
+int identity_from_peer(int fd, const struct account_table *accounts, bool with_unit, struct identity *ret);
 
-/* Looks up the user name if not done yet; failure leaves it NULL. */
-void identity_resolve_user_name(struct identity *id);
+/* Takes the user's name and home directory (either may be NULL). */
+void identity_set_user(struct identity *id, const char *name, const char *home);
 
 /* The policy engine's view of this identity (borrows the strings). */
 void identity_subject(const struct identity *id, struct policy_subject *ret);

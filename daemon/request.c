@@ -93,8 +93,6 @@ bool request_start(struct request *r, const struct wire_request *req, struct ide
                 outcome_status(&r->out, EINVAL);
                 return false;
         }
-        if (policy_uses_user_name(s->policy))
-                identity_resolve_user_name(identity);
         identity_subject(identity, &r->subject);
         if (r->def->state) {
                 r->def->state(r, s);

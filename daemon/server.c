@@ -18,6 +18,7 @@
 #include "log.h"
 #include "macro.h"
 #include "mounts.h"
+#include "userdb.h"
 
 #ifndef SO_PASSRIGHTS
 #define SO_PASSRIGHTS 83
@@ -69,8 +70,7 @@ static void server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
                 return;
         }
 
-        r = identity_from_peer(cfd, s->accounts, policy_has_unit_rules(s->policy), policy_uses_user_name(s->policy),
-                               &id);
+        r = identity_from_peer(cfd, s->accounts, policy_has_unit_rules(s->policy), &id);
         if (r < 0) {
                 log_ratelimited(&s->refused_log, LOG_WARNING, "connection refused: cannot read peer identity: %s",
                                 strerror(-r));
@@ -257,6 +257,9 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
         if (!s->rights_refused)
                 log_msg(LOG_NOTICE, "the kernel cannot refuse descriptors sent by clients (SO_PASSRIGHTS, Linux 6.16); "
                                     "any that arrive are closed off the event loop");
+        r = userdb_init(base);
+        if (r < 0)
+                return r;
         r = mounts_init(base);
         if (r < 0)
                 return r;
@@ -287,6 +290,7 @@ void server_done(struct server *s) {
         account_table_free(s->accounts);
         s->accounts = NULL;
         mounts_done();
+        userdb_done();
         policy_unref(s->policy);
         s->policy = NULL;
 }
@@ -331,5 +335,6 @@ void server_status_text(const struct server *s, FILE *f) {
         fprintf(f, "descriptors_closing=%u\n", s->closing_fds);
         fprintf(f, "descriptors_unread=%u\n", s->fds_out);
         fprintf(f, "mount_table_reads=%llu\n", (unsigned long long) mounts_reloads());
+        fprintf(f, "user_lookups=%llu\n", userdb_lookups());
         fprintf(f, "refuses_client_descriptors=%s\n", s->rights_refused ? "yes" : "no");
 }

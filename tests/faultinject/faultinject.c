@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <pwd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,7 +32,7 @@ struct spec {
         uint64_t after;
         uint64_t limit;     /* 0: no limit */
         bool main_only;     /* only calls made by the main thread */
-        int opt;            /* socket option the entry is about, -1: any */
+        int opt;            /* socket option (or uid) the entry is about, -1: any */
         uint64_t sleep_ms;  /* delay instead of failing */
 };
 
@@ -57,6 +58,7 @@ static int (*real_recvmmsg)(int, struct mmsghdr *, unsigned, int, struct timespe
 static int (*real_accept4)(int, __SOCKADDR_ARG, socklen_t *restrict, int);
 static int (*real_getsockopt)(int, int, int, void *restrict, socklen_t *restrict);
 static int (*real_setsockopt)(int, int, int, const void *, socklen_t);
+static int (*real_getpwuid_r)(uid_t, struct passwd *, char *, size_t, struct passwd **);
 
 /* dlsym may allocate before the allocator is known: a little static memory
  * serves it, and is never given back. */
@@ -95,6 +97,8 @@ static void resolve(void) {
         real_getsockopt = (int (*)(int, int, int, void *restrict, socklen_t *restrict)) dlsym(RTLD_NEXT,
                                                                                               "getsockopt");
         real_setsockopt = (int (*)(int, int, int, const void *, socklen_t)) dlsym(RTLD_NEXT, "setsockopt");
+        real_getpwuid_r = (int (*)(uid_t, struct passwd *, char *, size_t, struct passwd **)) dlsym(RTLD_NEXT,
+                                                                                                   "getpwuid_r");
         resolving = false;
 }
 
@@ -272,6 +276,17 @@ int setsockopt(int fd, int level, int opt, const void *val, socklen_t len) {
         return real_setsockopt(fd, level, opt, val, len);
 }
 
+/* A user database that is slow (sleep=) or fails, for one uid (opt=). */
+int getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t size, struct passwd **res) {
+        if (!real_getpwuid_r)
+                resolve();
+        if ((specs[FAULT_GETPWUID].opt < 0 || (uid_t) specs[FAULT_GETPWUID].opt == uid) && inject(FAULT_GETPWUID)) {
+                *res = NULL;
+                return errno;
+        }
+        return real_getpwuid_r(uid, pw, buf, size, res);
+}
+
 /* ---- set-up ------------------------------------------------------------- */
 
 static const struct {
@@ -361,7 +376,7 @@ static void parse_entry(const char *e, size_t len) {
                                 s.limit = v;
                         else if (klen == 5 && memcmp(field, "sleep", 5) == 0 && v > 0)
                                 s.sleep_ms = v;
-                        else if (klen == 3 && memcmp(field, "opt", 3) == 0 && v < 65536)
+                        else if (klen == 3 && memcmp(field, "opt", 3) == 0 && v < 2147483647u)
                                 s.opt = (int) v;
                         else if (klen == 4 && memcmp(field, "main", 4) == 0 && v <= 1)
                                 s.main_only = v;

@@ -49,10 +49,11 @@ enum fault_call {
         FAULT_ACCEPT4,
         FAULT_GETSOCKOPT,
         FAULT_SETSOCKOPT,
+        FAULT_GETPWUID,     /* getpwuid_r; opt=N: only for uid N */
         FAULT_CALL_MAX,
 };
 
-#define FAULT_CALL_NAMES { "malloc", "calloc", "realloc", "openat2", "creat", "sendmsg", "recvmsg", "accept4", "getsockopt", "setsockopt" }
+#define FAULT_CALL_NAMES { "malloc", "calloc", "realloc", "openat2", "creat", "sendmsg", "recvmsg", "accept4", "getsockopt", "setsockopt", "getpwuid_r" }
 
 #define FAULT_CTL_MAGIC 0x46445246u /* "FRDF" */
 
