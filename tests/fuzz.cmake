@@ -2,7 +2,6 @@
 #  - fuzz-regress-NAME, in every build, replays the seed corpus and the
 #    regression inputs kept in the tree: a CTest test;
 #  - with FDBR_FUZZ, fuzz-NAME, a libFuzzer program (tools/fuzz.sh runs them).
-include(${CMAKE_CURRENT_LIST_DIR}/fuzz/option.cmake)
 
 set(fdbr_fuzz_dir ${CMAKE_CURRENT_LIST_DIR}/fuzz)
 set(fdbr_fuzz_harnesses request policy match)
