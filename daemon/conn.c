@@ -67,6 +67,7 @@ struct conn {
         /* Not read until its user's name and home are known (or the user
          * database's deadline passed): rules with %u and %h need them. */
         bool waiting_user;
+        bool shutdown_pending;     /* the broker is stopping: shut down once the user is known */
         struct userdb_wait uw;
         unsigned retry;            /* how often retried without progress: the wait, s->retry_timeouts[] */
         struct event ev_retry;
@@ -147,7 +148,10 @@ static void conn_user_known(void *userdata, const char *name, const char *home) 
 
         identity_set_user(&c->id, name, home);
         c->waiting_user = false;
-        conn_update(c);
+        if (c->shutdown_pending)
+                conn_shutdown(c);
+        else
+                conn_update(c);
 }
 
 int conn_new(struct server *s, int fd, struct identity *id, struct uidtab_entry *ue, struct conn **ret) {
@@ -449,6 +453,10 @@ void conn_answer(struct conn *c, struct request *r) {
                 request_audit(r);
         if (r->out.denied)
                 s->n_denied++;
+        if (r->def) {
+                /* r->def is an entry of the table: op is within it. */
+                s->n_op[r->op][r->out.denied ? SERVER_DENIED : r->out.status ? SERVER_FAILED : SERVER_ALLOWED]++;
+        }
         conn_reply(c, r->op, r->id, &r->out);
 }
 
@@ -663,6 +671,13 @@ void conn_shutdown_all(struct server *s) {
 void conn_shutdown(struct conn *c) {
         if (c->closed)
                 return;
+        /* Not read yet for want of its user's entry: it is shut down once
+         * that comes (within the user database's deadline, shorter than
+         * the broker's grace for stopping). */
+        if (c->waiting_user) {
+                c->shutdown_pending = true;
+                return;
+        }
         /* What the client sent before the broker was told to stop is
          * answered; what it sends after is not read. */
         if (!conn_read(c, c->srv->cfg.max_inflight))

@@ -161,6 +161,12 @@ void server_conn_gone(struct server *s) {
         }
 }
 
+static time_t server_now_s(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec;
+}
+
 /* What the smallest reply with a descriptor counts for in SIOCOUTQ (the
  * kernel's size of its buffer), measured once: a connection's queued
  * bytes divided by it bound how many descriptors may still be unread. */
@@ -221,6 +227,7 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
         server_arm_exit_idle(s);
         server_load_accounts(s);
         s->fd_msg_size = server_fd_msg_size();
+        s->started = server_now_s();
 
         struct timeval idle = { .tv_sec = cfg->idle_timeout_s };
         struct timeval open = { .tv_sec = cfg->open_timeout_ms / 1000, .tv_usec = cfg->open_timeout_ms % 1000 * 1000 };
@@ -315,15 +322,19 @@ void server_set_policy(struct server *s, struct policy *policy) {
 
 void server_status(const struct server *s, char *buf, size_t size) {
         snprintf(buf, size,
-                 "%u clients, %llu requests (%llu in workers), %llu denied, policy generation %u (%zu rules), "
-                 "mount table read %llu times",
+                 "%u clients, %llu requests (%llu in workers), %llu denied, %llu timed out, policy generation %u "
+                 "(%zu rules), mount table read %llu times, up %lld s",
                  s->n_conns, (unsigned long long) s->n_requests, (unsigned long long) s->n_deferred,
-                 (unsigned long long) s->n_denied, s->generation, policy_rule_count(s->policy),
-                 (unsigned long long) mounts_reloads());
+                 (unsigned long long) s->n_denied, (unsigned long long) s->n_timed_out, s->generation,
+                 policy_rule_count(s->policy), (unsigned long long) mounts_reloads(),
+                 (long long) (server_now_s() - s->started));
 }
 
 void server_status_text(const struct server *s, FILE *f) {
+        static const char *const verdicts[] = { "allowed", "denied", "failed" };
+
         fprintf(f, "version=%s\n", FDBR_VERSION);
+        fprintf(f, "uptime_s=%lld\n", (long long) (server_now_s() - s->started));
         fprintf(f, "clients=%u\n", s->n_conns);
         fprintf(f, "requests=%llu\n", (unsigned long long) s->n_requests);
         fprintf(f, "denied=%llu\n", (unsigned long long) s->n_denied);
@@ -336,5 +347,16 @@ void server_status_text(const struct server *s, FILE *f) {
         fprintf(f, "descriptors_unread=%u\n", s->fds_out);
         fprintf(f, "mount_table_reads=%llu\n", (unsigned long long) mounts_reloads());
         fprintf(f, "user_lookups=%llu\n", userdb_lookups());
+        for (unsigned op = 1; op <= FDBR_OP_MAX; op++)
+                for (unsigned v = 0; v < 3; v++)
+                        if (s->n_op[op][v]) {
+                                char name[16];
+                                size_t i = 0;
+                                for (const char *n = wire_op_name((uint16_t) op); *n && i + 1 < sizeof name; n++)
+                                        name[i++] = (char) (*n >= 'A' && *n <= 'Z' ? *n - 'A' + 'a' : *n);
+                                name[i] = 0;
+                                fprintf(f, "requests_%s_%s=%llu\n", name, verdicts[v],
+                                        (unsigned long long) s->n_op[op][v]);
+                        }
         fprintf(f, "refuses_client_descriptors=%s\n", s->rights_refused ? "yes" : "no");
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <sys/queue.h>
 
 #include "policy.h"
@@ -41,6 +42,8 @@ enum { LANE_GENERAL, LANE_LOCAL, LANE_CLOSER };
 /* A connection that may not send a descriptor yet tries again after 10
  * ms, doubling each time nothing changed, up to 1 s. */
 #define SERVER_RETRY_STEPS 8
+
+enum { SERVER_ALLOWED, SERVER_DENIED, SERVER_FAILED };
 
 /* Replies up to this size (a STAT's included) join the batch sent in one
  * call; larger ones go on their own. */
@@ -102,6 +105,9 @@ struct server {
         uint64_t n_denied;
         uint64_t n_deferred;              /* requests that went to a worker */
         uint64_t n_timed_out;
+        /* Answers by op and verdict (STATUS). */
+        uint64_t n_op[FDBR_OP_MAX + 1][3];
+        time_t started;                   /* CLOCK_MONOTONIC seconds */
         /* Receive buffers shared by every connection: the loop reads one
          * connection at a time, and an idle connection then costs no
          * buffer.  One byte more than a record so the path can be
