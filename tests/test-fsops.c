@@ -747,8 +747,11 @@ static int child_status(void *arg) {
 START_TEST(status_and_grants) {
         char buf[FDBR_WIRE_TEXT_MAX + 1];
         int s = tu_connect(D.socket);
+        /* One refused OPEN (root has no rule), counted by op and verdict. */
+        ck_assert_int_eq(tu_request(s, FDBR_OP_OPEN, FDBR_F_READ, 0, "/etc/hostname", NULL), EACCES);
         ck_assert_int_eq(status_of(s, FDBR_OP_STATUS, buf, sizeof buf), 0);
-        ck_assert_msg(strstr(buf, "clients=") && strstr(buf, "requests="), "%s", buf);
+        ck_assert_msg(strstr(buf, "clients=") && strstr(buf, "requests=") && strstr(buf, "uptime_s=") &&
+                      strstr(buf, "\nrequests_open_denied=1\n"), "%s", buf);
         /* root has no rule: nothing granted, but an answer */
         ck_assert_int_eq(status_of(s, FDBR_OP_GRANTS, buf, sizeof buf), 0);
         ck_assert_str_eq(buf, "");
