@@ -31,18 +31,40 @@ static bool nss_not_found(int r) {
         return r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM;
 }
 
-static int lookup_user(const char *name, uint32_t *ret) {
+/* getpwnam_r and getgrnam_r share a calling convention, not their types:
+ * one adapter each, one loop growing the buffer. */
+typedef int (*nss_get_t)(const char *name, char *buf, size_t size, uint32_t *ret_id, bool *ret_found);
+
+static int get_user(const char *name, char *buf, size_t size, uint32_t *ret_id, bool *ret_found) {
+        struct passwd pw, *res = NULL;
+        int r = getpwnam_r(name, &pw, buf, size, &res);
+        if (r == 0 && res) {
+                *ret_id = (uint32_t) pw.pw_uid;
+                *ret_found = true;
+        }
+        return r;
+}
+
+static int get_group(const char *name, char *buf, size_t size, uint32_t *ret_id, bool *ret_found) {
+        struct group gr, *res = NULL;
+        int r = getgrnam_r(name, &gr, buf, size, &res);
+        if (r == 0 && res) {
+                *ret_id = (uint32_t) gr.gr_gid;
+                *ret_found = true;
+        }
+        return r;
+}
+
+static int nss_lookup(const char *name, nss_get_t get, uint32_t *ret) {
         for (size_t size = 1024;; size *= 2) {
                 _cleanup_free_ char *buf = malloc(size);
-                struct passwd pw, *res = NULL;
+                bool found = false;
 
                 if (!buf)
                         return -ENOMEM;
-                int r = getpwnam_r(name, &pw, buf, size, &res);
-                if (r == 0 && res) {
-                        *ret = (uint32_t) pw.pw_uid;
+                int r = get(name, buf, size, ret, &found);
+                if (r == 0 && found)
                         return 0;
-                }
                 if (nss_not_found(r))
                         return -ESRCH;
                 if (r != ERANGE || size >= NSS_BUFFER_MAX)
@@ -50,23 +72,12 @@ static int lookup_user(const char *name, uint32_t *ret) {
         }
 }
 
-static int lookup_group(const char *name, uint32_t *ret) {
-        for (size_t size = 1024;; size *= 2) {
-                _cleanup_free_ char *buf = malloc(size);
-                struct group gr, *res = NULL;
+static int lookup_user(const char *name, uint32_t *ret) {
+        return nss_lookup(name, get_user, ret);
+}
 
-                if (!buf)
-                        return -ENOMEM;
-                int r = getgrnam_r(name, &gr, buf, size, &res);
-                if (r == 0 && res) {
-                        *ret = (uint32_t) gr.gr_gid;
-                        return 0;
-                }
-                if (nss_not_found(r))
-                        return -ESRCH;
-                if (r != ERANGE || size >= NSS_BUFFER_MAX)
-                        return -r;
-        }
+static int lookup_group(const char *name, uint32_t *ret) {
+        return nss_lookup(name, get_group, ret);
 }
 
 static const struct name_entry *cache_find(const struct name_cache *c, const char *name, uint32_t hash) {
