@@ -533,3 +533,48 @@ const char *tu_cli_path(void) {
 __attribute__((constructor)) static void harness_require_root(void) {
         tu_require_root();
 }
+
+int tu_daemon_start_journal(struct tu_daemon *d, const char *policy_text, int rcvbuf) {
+        ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+        ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+        (void) mkdir("/run/systemd", 0755);
+        (void) mkdir("/run/systemd/journal", 0755);
+        ck_assert_int_eq(mount("tmpfs", "/run/systemd/journal", "tmpfs", 0, "mode=0755"), 0);
+        int j = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
+        ck_assert_int_eq(bind(j, (struct sockaddr *) &sa, sizeof sa), 0);
+        ck_assert_int_eq(setsockopt(j, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+
+        /* stderr of the daemon is its log file: JOURNAL_STREAM names it */
+        char *dir = tu_mkdtemp();
+        char *log = tu_strdupf("%s/daemon.log", dir);
+        tu_write_file(log, "", 0644, 0, 0);
+        struct stat st;
+        ck_assert_int_eq(stat(log, &st), 0);
+        char js[64];
+        snprintf(js, sizeof js, "%llu:%llu", (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
+
+        /* tu_daemon_spawn unsets JOURNAL_STREAM: started by hand */
+        *d = (struct tu_daemon) { .pid = -1, .notify_fd = -1, .dir = dir, .log = log };
+        d->socket = tu_strdupf("%s/s", dir);
+        d->policy = tu_strdupf("%s/p.conf", dir);
+        d->notify = tu_strdupf("%s/n", dir);
+        tu_write_file(d->policy, policy_text, 0644, 0, 0);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int fd = open(log, O_WRONLY | O_APPEND);
+                if (fd < 0 || dup2(fd, 2) < 0)
+                        _exit(126);
+                setenv("JOURNAL_STREAM", js, 1);
+                execl(FDBRD_PATH, FDBRD_PATH, "--socket", d->socket, "--policy", d->policy, (char *) NULL);
+                _exit(127);
+        }
+        d->pid = pid;
+        int s = -1;
+        for (int i = 0; i < 500 && (s = tu_connect(d->socket)) < 0; i++)
+                usleep(10000);
+        ck_assert_msg(s >= 0, "the daemon does not accept on %s", d->socket);
+        close(s);
+        return j;
+}

@@ -76,6 +76,12 @@ int tu_request(int fd, uint16_t op, uint32_t flags, uint32_t mode, const char *p
 /* True if the peer closed the connection (EOF within timeout_ms). */
 bool tu_closed(int fd, int timeout_ms);
 
+/* Starts a daemon with policy_text that logs to journald, played by the
+ * test in a private mount namespace (this process enters one): returns the
+ * journal's socket, on which its structured records arrive as datagrams
+ * (rcvbuf bytes of room).  The daemon's stderr is its JOURNAL_STREAM. */
+int tu_daemon_start_journal(struct tu_daemon *d, const char *policy_text, int rcvbuf);
+
 /* ---- unprivileged clients --------------------------------------------- */
 
 /* The fdbroker command for clients of other uids: the build tree may be

@@ -211,42 +211,8 @@ static void *journal_reader(void *arg) {
  * only, each with the path escaped and capped, whole escapes only, and the
  * real length. */
 START_TEST(journal_capped_and_budgeted) {
-        ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
-        ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-        (void) mkdir("/run/systemd", 0755);
-        (void) mkdir("/run/systemd/journal", 0755);
-        ck_assert_int_eq(mount("tmpfs", "/run/systemd/journal", "tmpfs", 0, "mode=0755"), 0);
-        int j = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
-        ck_assert_int_eq(bind(j, (struct sockaddr *) &sa, sizeof sa), 0);
-        ck_assert_int_eq(setsockopt(j, SOL_SOCKET, SO_RCVBUF, &(int) { 4 << 20 }, sizeof(int)), 0);
-
-        char *dir = tu_mkdtemp();
-        char *log = tu_strdupf("%s/daemon.log", dir);
-        tu_write_file(log, "", 0644, 0, 0);
-        struct stat st;
-        ck_assert_int_eq(stat(log, &st), 0);
-        char js[64];
-        snprintf(js, sizeof js, "%llu:%llu", (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
-        D = (struct tu_daemon) { .pid = -1, .notify_fd = -1, .dir = dir, .log = log };
-        D.socket = tu_strdupf("%s/s", dir);
-        D.policy = tu_strdupf("%s/p.conf", dir);
-        D.notify = tu_strdupf("%s/n", dir);
-        tu_write_file(D.policy, "any /nothing/** read\n", 0644, 0, 0);
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
-                int fd = open(log, O_WRONLY | O_APPEND);
-                if (fd < 0 || dup2(fd, 2) < 0)
-                        _exit(126);
-                setenv("JOURNAL_STREAM", js, 1);
-                execl(FDBRD_PATH, FDBRD_PATH, "--socket", D.socket, "--policy", D.policy, NULL);
-                _exit(127);
-        }
-        D.pid = pid;
-        int s = -1;
-        for (int i = 0; i < 500 && (s = tu_connect(D.socket)) < 0; i++)
-                usleep(10000);
+        int j = tu_daemon_start_journal(&D, "any /nothing/** read\n", 4 << 20);
+        int s = tu_connect(D.socket);
         ck_assert_int_ge(s, 0);
         close(s);
 
