@@ -578,3 +578,47 @@ int tu_daemon_start_journal(struct tu_daemon *d, const char *policy_text, int rc
         close(s);
         return j;
 }
+
+int tu_read_all(int fd, char *buf, size_t size) {
+        size_t n = 0;
+        ssize_t k;
+        while (n < size - 1 && (k = read(fd, buf + n, size - 1 - n)) > 0)
+                n += (size_t) k;
+        buf[n] = 0;
+        return (int) n;
+}
+
+int tu_run_cli(const char *socket, const char *const *args, const char *in, struct tu_cli_run *r) {
+        const char *cli = tu_cli_path();
+        int o[2], e[2], i[2];
+        if (pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0 || pipe2(i, O_CLOEXEC) < 0)
+                return -1;
+        pid_t pid = fork();
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                const char *argv[32] = { cli, "--socket", socket };
+                size_t n = 3;
+                for (; *args && n < 31; args++)
+                        argv[n++] = *args;
+                dup2(i[0], 0);
+                dup2(o[1], 1);
+                dup2(e[1], 2);
+                execv(argv[0], (char **) argv);
+                _exit(127);
+        }
+        close(i[0]);
+        close(o[1]);
+        close(e[1]);
+        if (in)
+                (void) !write(i[1], in, strlen(in));
+        close(i[1]);
+        tu_read_all(o[0], r->out, sizeof r->out);
+        tu_read_all(e[0], r->err, sizeof r->err);
+        close(o[0]);
+        close(e[0]);
+        int st;
+        waitpid(pid, &st, 0);
+        r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        return 0;
+}

@@ -76,6 +76,23 @@ int tu_request(int fd, uint16_t op, uint32_t flags, uint32_t mode, const char *p
 /* True if the peer closed the connection (EOF within timeout_ms). */
 bool tu_closed(int fd, int timeout_ms);
 
+/* Reads fd to its end (or size - 1 bytes) into buf, NUL-terminated;
+ * returns the length. */
+int tu_read_all(int fd, char *buf, size_t size);
+
+/* The fdbroker command's run: exit status (-1: killed) and output. */
+struct tu_cli_run {
+        int status;
+        char out[4096];
+        char err[1024];
+};
+
+/* Runs the command (tu_cli_path(): call it once as root before running
+ * this as another uid) with "--socket socket" and args, in this process's
+ * identity, stdin from in (or empty).  Returns 0, or -1 if it could not
+ * be started. */
+int tu_run_cli(const char *socket, const char *const *args, const char *in, struct tu_cli_run *r);
+
 /* Starts a daemon with policy_text that logs to journald, played by the
  * test in a private mount namespace (this process enters one): returns the
  * journal's socket, on which its structured records arrive as datagrams

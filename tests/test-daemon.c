@@ -78,14 +78,6 @@ static int connect_daemon(void) {
 
 /* ---- children --------------------------------------------------------- */
 
-static int read_all(int fd, char *buf, size_t size) {
-        size_t n = 0;
-        ssize_t k;
-        while (n < size - 1 && (k = read(fd, buf + n, size - 1 - n)) > 0)
-                n += (size_t) k;
-        buf[n] = 0;
-        return (int) n;
-}
 
 static int child_allowed_read(void *arg) {
         char buf[64];
@@ -100,7 +92,7 @@ static int child_allowed_read(void *arg) {
         int st = tu_request(s, FDBR_OP_OPEN, FDBR_F_READ, 0, path, &fd);
         TU_REQUIRE(st == 0, "status %d", st);
         TU_REQUIRE(fd >= 0);
-        read_all(fd, buf, sizeof buf);
+        tu_read_all(fd, buf, sizeof buf);
         TU_REQUIRE(strcmp(buf, "public data\n") == 0, "read '%s'", buf);
 
         /* Blocking mode and the access mode asked for, nothing more. */
@@ -226,7 +218,7 @@ static int child_create(void *arg) {
         st = tu_request(s, FDBR_OP_OPEN, FDBR_F_READ | FDBR_F_CREATE, 0600, path, &fd);
         TU_REQUIRE(st == 0);
         char buf[16];
-        read_all(fd, buf, sizeof buf);
+        tu_read_all(fd, buf, sizeof buf);
         TU_REQUIRE(strcmp(buf, "hello") == 0);
         close(fd);
 
@@ -667,7 +659,7 @@ static int child_pipelined(void *arg) {
                 if (j % 3) {
                         char buf[32];
                         TU_REQUIRE(r.status == 0 && fd >= 0);
-                        read_all(fd, buf, sizeof buf);
+                        tu_read_all(fd, buf, sizeof buf);
                         TU_REQUIRE(strcmp(buf, "public data\n") == 0);
                         close(fd);
                 } else
@@ -739,51 +731,14 @@ END_TEST
 
 /* ---- the fdbroker command against the real daemon ---------------------- */
 
-struct cli_run {
-        int status;
-        char out[256];
-        char err[512];
-};
-
 /* Runs fdbroker with args (after --socket) in this process's identity,
  * with stdin from in (or /dev/null). */
-static int run_cli(const char *const *args, const char *in, struct cli_run *r) {
-        int o[2], e[2], i[2];
-        if (pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0 || pipe2(i, O_CLOEXEC) < 0)
-                return -1;
-        pid_t pid = fork();
-        if (pid < 0)
-                return -1;
-        if (pid == 0) {
-                const char *argv[16] = { tu_cli_path(), "--socket", E.d.socket };
-                size_t n = 3;
-                for (; *args && n < 15; args++)
-                        argv[n++] = *args;
-                dup2(i[0], 0);
-                dup2(o[1], 1);
-                dup2(e[1], 2);
-                execv(argv[0], (char **) argv);
-                _exit(127);
-        }
-        close(i[0]);
-        close(o[1]);
-        close(e[1]);
-        if (in)
-                (void) !write(i[1], in, strlen(in));
-        close(i[1]);
-        int n = read_all(o[0], r->out, sizeof r->out);
-        (void) n;
-        read_all(e[0], r->err, sizeof r->err);
-        close(o[0]);
-        close(e[0]);
-        int st;
-        waitpid(pid, &st, 0);
-        r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        return 0;
+static int run_cli(const char *const *args, const char *in, struct tu_cli_run *r) {
+        return tu_run_cli(E.d.socket, args, in, r);
 }
 
 static int child_cli(void *arg) {
-        struct cli_run r;
+        struct tu_cli_run r;
         char pub[512], sec[512], out[512], exec_cmd[] = "read line <&3; echo \"$FDBROKER_FDS:$line\"";
         snprintf(pub, sizeof pub, "%s/data/public.txt", E.d.dir);
         snprintf(sec, sizeof sec, "%s/secret/key", E.d.dir);
@@ -832,7 +787,7 @@ START_TEST(cli_against_daemon) {
         /* the broker gone: exit 3 */
         char *sock = strdup(E.d.socket);
         tu_daemon_stop(&E.d);
-        struct cli_run r;
+        struct tu_cli_run r;
         const char *const args[] = { tu_cli_path(), "--socket", sock, "ping", NULL };
         pid_t pid = fork();
         if (pid == 0) {

@@ -762,55 +762,14 @@ END_TEST
 
 /* ---- the fdbroker command ----------------------------------------------------------- */
 
-struct cli_run {
-        int status;
-        char out[4096];
-        char err[1024];
-};
-
-static void read_all(int fd, char *buf, size_t size) {
-        size_t n = 0;
-        ssize_t k;
-        while (n < size - 1 && (k = read(fd, buf + n, size - 1 - n)) > 0)
-                n += (size_t) k;
-        buf[n] = 0;
-}
-
-static int run_cli(struct cli_run *r, const char *const *args) {
-        int o[2], e[2];
-        if (pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0)
-                return -1;
-        pid_t pid = fork();
-        if (pid < 0)
-                return -1;
-        if (pid == 0) {
-                const char *argv[16] = { FDBR_CLI_PATH, "--socket", D.socket };
-                size_t n = 3;
-                for (; *args && n < 15; args++)
-                        argv[n++] = *args;
-                int devnull = open("/dev/null", O_RDONLY);
-                dup2(devnull, 0);
-                dup2(o[1], 1);
-                dup2(e[1], 2);
-                execv(argv[0], (char **) argv);
-                _exit(127);
-        }
-        close(o[1]);
-        close(e[1]);
-        read_all(o[0], r->out, sizeof r->out);
-        read_all(e[0], r->err, sizeof r->err);
-        close(o[0]);
-        close(e[0]);
-        int st;
-        waitpid(pid, &st, 0);
-        r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        return 0;
+static int run_cli(struct tu_cli_run *r, const char *const *args) {
+        return tu_run_cli(D.socket, args, NULL, r);
 }
 
 #define CLI(r, ...) run_cli((r), (const char *const[]) { __VA_ARGS__, NULL })
 
 static int child_cli(void *arg) {
-        struct cli_run r;
+        struct tu_cli_run r;
         char a[512], b[512], c[512];
         snprintf(a, sizeof a, "%s", P("t/full/newdir"));
         snprintf(b, sizeof b, "%s", P("t/full/newdir/sub"));
@@ -846,11 +805,12 @@ static int child_cli(void *arg) {
 }
 
 START_TEST(cli_end_to_end) {
+        (void) tu_cli_path(); /* copied here, as root: the child could not */
         tu_run_as(NOBODY, NOBODY, child_cli, NULL);
         ck_assert(!exists("t/full/f") && !exists("t/full/renamed") && !exists("t/full/l") &&
                   !exists("t/full/newdir"));
         ck_assert(exists("t/drop/f"));
-        struct cli_run r;
+        struct tu_cli_run r;
         ck_assert_int_eq(CLI(&r, "status"), 0);
         ck_assert_msg(r.status == 0 && strstr(r.out, "requests="), "status as root: %d '%s' %s", r.status, r.out,
                       r.err);
