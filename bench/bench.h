@@ -178,6 +178,7 @@ struct options {
         size_t n_shapes;
         bool skip_rss;
         bool skip_policy;
+        bool skip_run;
         bool json;
         unsigned idle_conns;
         unsigned policy_rules;
@@ -189,6 +190,9 @@ struct options {
 int run_shapes(const struct options *o);
 int run_policy(const struct options *o);
 int run_idle(const struct options *o);
+int run_runcmd(const struct options *o);
+/* fdbroker-bench --loop open|fdbr PATH N: the CMD of run_runcmd(). */
+int runcmd_loop(int argc, char **argv);
 
 /* ---- output ------------------------------------------------------------- */
 

@@ -290,8 +290,12 @@ int cli_run(struct cli *c, int argc, char **argv) {
         }
         s.r.listener = m.fd;
         if (hello.error != 0 || s.r.listener < 0) {
-                exit_status = run_refuse("cannot install the seccomp filter",
-                                         hello.error != 0 ? hello.error : EPROTO);
+                /* ENOSYS: no seccomp(2); EINVAL: no NEW_LISTENER flag. */
+                int e = hello.error != 0 ? hello.error : EPROTO;
+                exit_status = run_refuse(e == ENOSYS || e == EINVAL
+                                                 ? "seccomp user notification is not available (cannot install the filter)"
+                                                 : "cannot install the seccomp filter",
+                                         e);
                 goto kill;
         }
         r = run_check_listener(s.r.listener);

@@ -30,7 +30,8 @@ fdbr_test(test-run ${CMAKE_CURRENT_LIST_DIR}/test-run.c)
 target_link_libraries(test-run PRIVATE fdbr-test-harness)
 target_compile_definitions(test-run PRIVATE
   RUN_HELPER="$<TARGET_FILE:run-helper>"
-  RUN_HELPER_STATIC="${fdbr_run_static}")
+  RUN_HELPER_STATIC="${fdbr_run_static}"
+  SANDBOX_SH="${PROJECT_SOURCE_DIR}/docs/examples/bubblewrap/sandbox.sh")
 add_dependencies(test-run run-helper)
 if(FDBR_HAVE_STATIC)
   add_dependencies(test-run run-helper-static)
