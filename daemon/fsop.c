@@ -443,6 +443,7 @@ static int open_via_path(struct fsop *op) {
 
         if (op->cached && !following(op)) {
                 mfd = mounts_fast_dir(op->path, op->path_len, &rel);
+                op->path_local = mfd >= 0 ? 1 : -1;
                 if (mfd >= 0)
                         resolve |= RESOLVE_NO_XDEV;
                 else {

@@ -38,6 +38,10 @@ struct fsop {
          * be closed with the returned one, in one close_range when the two
          * numbers are adjacent); else not written. */
         int path_fd;
+        /* What a cached run learnt of mounts_fast_dir(path): 1 a local
+         * mount holds it, -1 none, 0 not asked.  For placing a deferred
+         * request without asking again (the loop runs both). */
+        int8_t path_local;
 };
 
 /* Runs the operation.  Returns a descriptor (OPEN), 0 (CHECK), or -errno.
