@@ -273,6 +273,10 @@ void audit_log_at(const struct audit_record *rec, long long now_ms) {
 void audit_log(const struct audit_record *rec) {
         struct timespec ts;
 
+        /* An allowed request is not logged by default: not even the clock
+         * is read for it. */
+        if (!audit_wanted(rec->denied))
+                return;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         audit_log_at(rec, (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }

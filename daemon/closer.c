@@ -2,6 +2,7 @@
 #include "closer.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "conn.h"
 #include "lane.h"
@@ -66,6 +67,25 @@ void closer_dispose(struct server *s, struct uidtab_entry *ue, int fd, bool offl
                 closer_close(s, ue, fd);
         else
                 safe_close(fd);
+}
+
+void closer_close_local(int *fds, unsigned n) {
+        /* Insertion sort: at most two descriptors per reply of a batch. */
+        for (unsigned i = 1; i < n; i++)
+                for (unsigned j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+                        int t = fds[j];
+                        fds[j] = fds[j - 1];
+                        fds[j - 1] = t;
+                }
+        for (unsigned i = 0; i < n;) {
+                unsigned j = i;
+                while (j + 1 < n && fds[j + 1] == fds[j] + 1)
+                        j++;
+                if (j == i || close_range((unsigned) fds[i], (unsigned) fds[j], 0) < 0)
+                        for (unsigned k = i; k <= j; k++)
+                                safe_close(fds[k]);
+                i = j + 1;
+        }
 }
 
 void closer_stray(int fd, void *userdata) {

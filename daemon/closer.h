@@ -22,6 +22,10 @@ void closer_close(struct server *s, struct uidtab_entry *ue, int fd);
  * filesystems), else as closer_close. */
 void closer_dispose(struct server *s, struct uidtab_entry *ue, int fd, bool offloop);
 
+/* Closes n descriptors opened on the loop (each >= 0, owned; the order of
+ * fds is not kept): each run of consecutive numbers in one close_range,
+ * as an O_PATH descriptor and the one reopened from it usually are. */
+void closer_close_local(int *fds, unsigned n);
 
 /* fdpass's stray handler for the server (userdata): a descriptor a client
  * sent goes to the closers, counted against the user being read. */

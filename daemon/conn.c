@@ -365,6 +365,7 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, struct outcome 
         struct server *s = c->srv;
         int fd = o->fd;
         bool offloop = o->fd_offloop;
+        int path_fd = TAKE_FD(o->path_fd);
         struct wire_reply r = {
                 .op = op, .id = id, .status = (uint32_t) o->status, .nfds = fd >= 0,
                 .data_len = o->status == 0 ? o->data_len : 0, .data = o->data,
@@ -375,6 +376,7 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, struct outcome 
         if (c->closed || c->broken) {
                 c->inflight--;
                 closer_dispose(s, c->ue, fd, offloop);
+                safe_close(path_fd);
                 return;
         }
         /* A descriptor that may not be sent now waits in the queue. */
@@ -385,9 +387,12 @@ static void conn_reply(struct conn *c, uint16_t op, uint32_t id, struct outcome 
                 size_t len = wire_reply_encode(s->outrecs[s->n_out], &r);
                 s->outbox[s->n_out] = (struct fdpass_out) { .buf = s->outrecs[s->n_out], .len = len, .fd = fd };
                 s->outoff[s->n_out] = offloop;
+                s->outpath[s->n_out] = path_fd;
                 s->n_out++;
                 return;
         }
+        /* Only a batch closes the two together. */
+        safe_close(path_fd);
         _cleanup_free_ uint8_t *rec = malloc(FDBR_WIRE_HEADER_SIZE + r.data_len);
         if (!rec) {
                 c->inflight--;
@@ -487,17 +492,27 @@ static void conn_send_batch(struct conn *c) {
                         c->broken = true;
                 }
         }
+        /* What was opened on the loop is closed at the end, together: the
+         * descriptors of a reply and of its O_PATH step are adjacent. */
+        int local[2 * SERVER_BATCH];
+        unsigned n_local = 0;
         for (unsigned i = 0; i < s->n_out; i++) {
                 int fd = s->outbox[i].fd;
+                if (s->outpath[i] >= 0)
+                        local[n_local++] = s->outpath[i];
                 if (i < sent && fd >= 0)
                         conn_sent_fd(c);
                 if (i < sent || c->broken || c->closed) {
-                        closer_dispose(s, c->ue, fd, s->outoff[i]);
+                        if (fd >= 0 && !s->outoff[i])
+                                local[n_local++] = fd;
+                        else
+                                closer_dispose(s, c->ue, fd, s->outoff[i]);
                         c->inflight--;
                 } else if (!conn_enqueue(c, s->outrecs[i], s->outbox[i].len, fd, s->outoff[i]))
                         c->inflight--;
         }
         s->n_out = 0;
+        closer_close_local(local, n_local);
 }
 
 static void conn_flush(struct conn *c) {

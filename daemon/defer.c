@@ -113,7 +113,7 @@ void defer_request(struct conn *c, const struct request *stack) {
          * turn, its deadline running, while the connection goes on. */
         const char *rel;
         r->general = (r->fs.granted & POLICY_FOLLOW) || mounts_stale() ||
-                     mounts_fast_dir(r->path, r->src_len, &rel) < 0 ||
+                     (r->fs.path_local ? r->fs.path_local < 0 : mounts_fast_dir(r->path, r->src_len, &rel) < 0) ||
                      /* RENAME: the destination's mount, too */
                      (r->src_len < r->path_len &&
                       mounts_fast_dir(r->path + r->src_len + 1, r->path_len - r->src_len - 1, &rel) < 0);

@@ -36,6 +36,7 @@ static int stat_reach(struct fsop *op, bool nofollow, struct statx *ret_sx) {
 
         if (op->cached && !(op->granted & POLICY_FOLLOW)) {
                 mfd = mounts_fast_dir(op->path, op->path_len, &rel);
+                op->path_local = mfd >= 0 ? 1 : -1;
                 if (mfd >= 0)
                         resolve |= RESOLVE_NO_XDEV;
                 else {

@@ -443,6 +443,7 @@ static int open_via_path(struct fsop *op) {
 
         if (op->cached && !following(op)) {
                 mfd = mounts_fast_dir(op->path, op->path_len, &rel);
+                op->path_local = mfd >= 0 ? 1 : -1;
                 if (mfd >= 0)
                         resolve |= RESOLVE_NO_XDEV;
                 else {
@@ -467,7 +468,12 @@ static int open_via_path(struct fsop *op) {
                 return r;
         if (op->check_only)
                 return TAKE_FD(fd);
-        return reopen(fd, open_flags(op));
+        r = reopen(fd, open_flags(op));
+        /* On the loop the O_PATH descriptor is closed after the reply is
+         * sent, with the reopened one: one system call for both. */
+        if (r >= 0 && op->cached && op->keep_path_fd)
+                op->path_fd = TAKE_FD(fd);
+        return r;
 }
 
 /* Splits path into its parent directory (opened O_PATH) and final name. */
@@ -617,6 +623,8 @@ int fsop_run(struct fsop *op) {
         r = finish(op, fd);
         if (r < 0) {
                 safe_close(fd);
+                if (op->cached && op->keep_path_fd)
+                        op->path_fd = safe_close(op->path_fd);
                 return r;
         }
         return fd;

@@ -21,6 +21,7 @@ struct fsop {
         uint32_t mode;                    /* for CREATE */
         bool check_only;                  /* CHECK: resolve read-only, return no fd */
         bool cached;                      /* on the event loop: never block (see fsop_run) */
+        bool keep_path_fd;                /* cached OPEN: leave the O_PATH descriptor in path_fd */
         unsigned need;                    /* POLICY_* the flags ask for */
         unsigned granted;                 /* POLICY_* granted on path */
         unsigned owner_only;              /* part of granted that holds only for the client's own files */
@@ -32,6 +33,15 @@ struct fsop {
         char *judged_path;                /* the other path a refusal was decided on (malloc'ed), or NULL */
         bool denied;                      /* refused by policy (as opposed to failed) */
         bool deferred;                    /* cached run gave up: run it again in a worker */
+        /* With keep_path_fd, after a cached OPEN returned a descriptor: the
+         * O_PATH descriptor it was reopened from (owned by the caller, to
+         * be closed with the returned one, in one close_range when the two
+         * numbers are adjacent); else not written. */
+        int path_fd;
+        /* What a cached run learnt of mounts_fast_dir(path): 1 a local
+         * mount holds it, -1 none, 0 not asked.  For placing a deferred
+         * request without asking again (the loop runs both). */
+        int8_t path_local;
 };
 
 /* Runs the operation.  Returns a descriptor (OPEN), 0 (CHECK), or -errno.

@@ -20,6 +20,9 @@ struct outcome {
         /* The descriptor was opened in a worker: the file may be anywhere
          * and its close may block, so it is closed off the loop. */
         bool fd_offloop;
+        /* -1, or an O_PATH descriptor of the same file opened on the loop
+         * (owned): closed together with fd once the reply is sent. */
+        int path_fd;
         uint8_t *data;                   /* data_len bytes for the reply (owned), or NULL */
         uint32_t data_len;
         bool denied;                     /* refused by policy, not failed */
@@ -28,7 +31,7 @@ struct outcome {
         char *judged_path;               /* the other path a refusal was judged on (owned), or NULL */
 };
 
-#define OUTCOME_INIT ((struct outcome) { .fd = -1 })
+#define OUTCOME_INIT ((struct outcome) { .fd = -1, .path_fd = -1 })
 
 /* A status alone (0 or a positive errno). */
 static inline void outcome_status(struct outcome *o, int status) {
@@ -51,6 +54,7 @@ static inline void outcome_result(struct outcome *o, int r, bool offloop) {
 static inline void outcome_clear(struct outcome *o) {
         if (o->fd >= 0 && !o->fd_offloop)
                 safe_close(o->fd);
+        safe_close(o->path_fd);
         free(o->data);
         free(o->judged_path);
         *o = OUTCOME_INIT;

@@ -63,6 +63,8 @@ static bool request_decide(struct request *r) {
                 .need = r->need,
                 .granted = r->verdict.granted,
                 .owner_only = r->verdict.owner_only,
+                .keep_path_fd = true,
+                .path_fd = -1,
         };
         request_bind(r);
         return true;
@@ -115,6 +117,8 @@ void request_fs_result(struct request *r, int result) {
         if (r->fs.deferred)
                 return;
         outcome_result(&r->out, result, !r->fs.cached);
+        if (result > 0 && r->fs.path_fd >= 0)
+                r->out.path_fd = TAKE_FD(r->fs.path_fd);
         r->out.denied = r->fs.denied;
         r->out.reason = r->fs.reason;
         /* A refusal decided on another path (the real one, RENAME's
@@ -133,6 +137,7 @@ struct request *request_copy(const struct request *r) {
         c->path = c->path_buf;
         c->policy = policy_ref(r->policy);
         c->fs.judged_path = NULL; /* the original keeps its own */
+        c->fs.path_fd = -1;
         c->out = OUTCOME_INIT;
         request_bind(c);
         return c;

@@ -117,6 +117,7 @@ struct server {
         struct fdpass_out outbox[SERVER_BATCH];
         uint8_t outrecs[SERVER_BATCH][SERVER_OUT_INLINE];
         bool outoff[SERVER_BATCH];        /* the descriptor is closed off the loop */
+        int outpath[SERVER_BATCH];        /* the outcome's path_fd, or -1 */
         unsigned n_out;
 };
 

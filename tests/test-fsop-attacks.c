@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "closer.h"
 #include "fsop.h"
 #include "harness.h"
 #include "macro.h"
@@ -407,6 +408,45 @@ START_TEST(owner_file_reached) {
 }
 END_TEST
 
+/* ---- closing what the loop opened, after the reply ----------------------- */
+
+static bool fd_open(int fd) {
+        return fcntl(fd, F_GETFD) >= 0;
+}
+
+/* The descriptors of a batch are closed in runs of consecutive numbers
+ * with close_range: a number between two of them that is not in the list
+ * (another request's, a worker's) must stay open. */
+START_TEST(local_close_runs) {
+        int fds[7], list[5];
+
+        /* Consecutive numbers, free in this process, so that a run over
+         * the gaps would close them. */
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(null, 0);
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
+                fds[i] = 900 + (int) i;
+                ck_assert(!fd_open(fds[i]));
+                ck_assert_int_eq(dup3(null, fds[i], O_CLOEXEC), fds[i]);
+        }
+        close(null);
+        /* unordered, with gaps at fds[2] and fds[5] */
+        list[0] = fds[4];
+        list[1] = fds[0];
+        list[2] = fds[6];
+        list[3] = fds[1];
+        list[4] = fds[3];
+        closer_close_local(list, ELEMENTSOF(list));
+        ck_assert(!fd_open(fds[0]) && !fd_open(fds[1]) && !fd_open(fds[3]) && !fd_open(fds[4]) &&
+                  !fd_open(fds[6]));
+        ck_assert(fd_open(fds[2]));
+        ck_assert(fd_open(fds[5]));
+        close(fds[2]);
+        close(fds[5]);
+        closer_close_local(list, 0);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("fsop-attacks");
         TCase *tc = tcase_create("fsop");
@@ -417,6 +457,7 @@ int main(void) {
         tcase_add_test(tc, device_off_loop);
         tcase_add_test(tc, setgid_parent);
         tcase_add_test(tc, owner_file_reached);
+        tcase_add_test(tc, local_close_runs);
         suite_add_tcase(s, tc);
         return tu_run_suite(s);
 }
