@@ -46,7 +46,7 @@ static int request_path(int s, uint16_t op, uint32_t flags, uint32_t mode, const
 
 static const char *const log_info[] = { "--log-level", "info", NULL };
 
-/* ---- follow as an existence oracle (issue 10 item 6) ------------------- */
+/* ---- follow as an existence oracle ------------------------------------- */
 
 /* The client plants links in its own tree, to names under a 0700
  * directory it may not search, some of which exist.  Every answer about
@@ -136,7 +136,7 @@ START_TEST(follow_oracle) {
 }
 END_TEST
 
-/* ---- FIFOs and devices (issue 10 item 7) -------------------------------- */
+/* ---- FIFOs and devices ------------------------------------------------ */
 
 /* True while pid sleeps in open(2)/openat(2). */
 static bool blocked_in_open(pid_t pid) {
@@ -311,7 +311,7 @@ START_TEST(device_off_loop) {
 }
 END_TEST
 
-/* ---- set-group-ID directories (issue 14 item 6) ------------------------ */
+/* ---- set-group-ID directories ---------------------------------------- */
 
 #define SHARED_GID 4242
 
@@ -351,7 +351,7 @@ START_TEST(setgid_parent) {
 }
 END_TEST
 
-/* ---- owner, the daemon's half (issue 10 item 8) ------------------------- */
+/* ---- owner, the daemon's half ----------------------------------------- */
 
 /* fsop as the daemon runs it, with a verdict whose read and write hold only
  * for the client's own files: the check is on the file reached. */
