@@ -4,6 +4,8 @@
 # file it cannot open itself, and is refused another.
 set -eu
 cd "$(dirname "$0")/.."
+# The policy must be root's and writable by no one else.
+umask 022
 
 [ "$(id -u)" = 0 ] || { echo "tools/demo.sh: run as root (the broker opens files as root)" >&2; exit 1; }
 tools/deps.sh
@@ -18,6 +20,14 @@ cleanup() {
         rm -rf "$demo"
 }
 trap cleanup EXIT INT TERM
+
+# The client runs as nobody, and the build tree may be out of its reach (a
+# clone under /root): it runs a copy, its library found through
+# LD_LIBRARY_PATH.
+mkdir "$demo/bin"
+cp build/client/fdbroker build/client/libfdbroker.so* "$demo/bin/"
+export LD_LIBRARY_PATH="$demo/bin"
+fdbroker=$demo/bin/fdbroker
 
 mkdir -m 700 "$demo/data"
 echo "quarterly figures: the broker opened this file for you" > "$demo/data/report.txt"
@@ -34,7 +44,7 @@ build/daemon/fdbrokerd --socket "$FDBROKER_SOCKET" --policy "$demo/policy.conf" 
         2>"$demo/fdbrokerd.log" &
 daemon=$!
 i=0
-until build/client/fdbroker ping 2>/dev/null; do
+until "$fdbroker" ping 2>/dev/null; do
         i=$((i + 1))
         [ $i -lt 100 ] || { echo "fdbrokerd did not start:" >&2; cat "$demo/fdbrokerd.log" >&2; exit 1; }
         sleep 0.05
@@ -49,7 +59,9 @@ echo
 echo "== as nobody, without the broker"
 run as_nobody cat "$demo/data/report.txt"
 echo "== as nobody, through the broker"
-run as_nobody build/client/fdbroker cat "$demo/data/report.txt"
-run as_nobody build/client/fdbroker cat "$demo/data/secret.txt"
+run as_nobody "$fdbroker" cat "$demo/data/report.txt"
+run as_nobody "$fdbroker" cat "$demo/data/secret.txt"
+echo "== as nobody, an unchanged program whose opens go through the broker"
+run as_nobody "$fdbroker" run -- cat "$demo/data/report.txt"
 echo "== what fdbrokerd logged"
 cat "$demo/fdbrokerd.log"
