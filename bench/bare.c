@@ -156,10 +156,11 @@ static _Noreturn void bare_main(int lfd) {
         }
 }
 
-int bare_start(const char *sock_path, pid_t *ret_pid) {
-        int lfd = listen_seqpacket(sock_path, true);
+int server_fork(const char *name, const char *sock_path, bool nonblock, void (*run)(int lfd),
+                pid_t *ret_pid) {
+        int lfd = listen_seqpacket(sock_path, nonblock);
         if (lfd < 0) {
-                fprintf(stderr, "fdbroker-bench: bare broker: %s: %s\n", sock_path, strerror(-lfd));
+                fprintf(stderr, "fdbroker-bench: %s: %s: %s\n", name, sock_path, strerror(-lfd));
                 return lfd;
         }
         int r = cleanup_add_file(sock_path);
@@ -178,10 +179,15 @@ int bare_start(const char *sock_path, pid_t *ret_pid) {
         }
         if (pid == 0) {
                 child_setup(SIGKILL);
-                bare_main(lfd);
+                run(lfd);
+                _exit(EXIT_FAILURE);
         }
         close(lfd);
         cleanup_add_pid(pid);
         *ret_pid = pid;
         return 0;
+}
+
+int bare_start(const char *sock_path, pid_t *ret_pid) {
+        return server_fork("bare broker", sock_path, true, bare_main, ret_pid);
 }

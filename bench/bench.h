@@ -62,6 +62,12 @@ int peer_start(const char *sock_path, pid_t *ret_pid);
 /* A listening AF_UNIX SOCK_SEQPACKET socket on path. */
 int listen_seqpacket(const char *path, bool nonblock);
 
+/* Starts a server of the benchmark's own in a child: listens on sock_path
+ * (before the fork, so that a client may connect as soon as this returns)
+ * and runs run(lfd), which must never return.  name is for messages. */
+int server_fork(const char *name, const char *sock_path, bool nonblock, void (*run)(int lfd),
+                pid_t *ret_pid);
+
 struct brokerd {
         pid_t pid;
         char socket[108];

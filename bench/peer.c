@@ -106,30 +106,7 @@ static _Noreturn void peer_main(int lfd) {
 }
 
 int peer_start(const char *sock_path, pid_t *ret_pid) {
-        int lfd = listen_seqpacket(sock_path, false);
-        if (lfd < 0) {
-                fprintf(stderr, "fdbroker-bench: peer broker: %s: %s\n", sock_path, strerror(-lfd));
-                return lfd;
-        }
-        int r = cleanup_add_file(sock_path);
-        if (r < 0) {
-                close(lfd);
-                return r;
-        }
-        pid_t pid = fork();
-        if (pid < 0) {
-                r = -errno;
-                close(lfd);
-                return r;
-        }
-        if (pid == 0) {
-                child_setup(SIGKILL);
-                peer_main(lfd);
-        }
-        close(lfd);
-        cleanup_add_pid(pid);
-        *ret_pid = pid;
-        return 0;
+        return server_fork("peer broker", sock_path, false, peer_main, ret_pid);
 }
 
 /* ---- the load side ------------------------------------------------------- */

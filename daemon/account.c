@@ -2,14 +2,10 @@
 #include "account.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "macro.h"
 
@@ -94,7 +90,7 @@ void account_table_free(struct account_table *t) {
         free(t);
 }
 
-uid_t account_subuid_owner(const struct account_table *t, uid_t uid) {
+uid_t account_of(const struct account_table *t, uid_t uid) {
         if (!t)
                 return uid;
         size_t lo = 0, hi = t->n;
@@ -109,30 +105,4 @@ uid_t account_subuid_owner(const struct account_table *t, uid_t uid) {
         if (lo > 0 && uid - t->r[lo - 1].first < t->r[lo - 1].count)
                 return t->r[lo - 1].owner;
         return uid;
-}
-
-/* True when pid is in the initial user namespace, whose map is the
- * identity over every id. */
-static bool in_initial_userns(pid_t pid) {
-        char path[64], buf[256];
-        snprintf(path, sizeof path, "/proc/%d/uid_map", (int) pid);
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return true; /* unknown: the uid is what there is */
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        if (n <= 0)
-                return true;
-        buf[n] = 0;
-        unsigned long inside, outside, count;
-        return sscanf(buf, " %lu %lu %lu", &inside, &outside, &count) == 3 && inside == 0 && outside == 0 &&
-               count == 4294967295ul && !strchr(strchr(buf, '\n') ? strchr(buf, '\n') + 1 : "", '\n');
-}
-
-uid_t account_of(const struct account_table *t, uid_t uid, pid_t pid, int pidfd) {
-        if (pid <= 0 || in_initial_userns(pid))
-                return uid;
-        /* The map read was the peer's only if it is still alive. */
-        if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
-                return account_subuid_owner(t, uid);
-        return account_subuid_owner(t, uid);
 }

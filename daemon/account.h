@@ -10,11 +10,10 @@
  * The owner of the peer's namespace itself (NS_GET_OWNER_UID on the
  * namespace of its pidfd) is out of reach: the kernel asks for
  * CAP_SYS_PTRACE to hand out another user's namespace, and the broker
- * keeps no such capability.  What is reachable is the peer's uid_map
- * (readable by anyone), which tells whether it is in a user namespace at
- * all, and /etc/subuid, the only way an unprivileged user gets ids beyond
- * its own (newuidmap maps nothing else): a kernel uid in a user's
- * subordinate range is charged to that user. */
+ * keeps no such capability.  /etc/subuid is what unprivileged users get
+ * ids beyond their own from (newuidmap maps nothing else): a kernel uid
+ * in a user's subordinate range is charged to that user, whichever
+ * namespace the process is in; any other uid is its own account. */
 
 #include <stdbool.h>
 #include <sys/types.h>
@@ -27,9 +26,6 @@ struct account_table;
 int account_table_load(const char *path, struct account_table **ret);
 void account_table_free(struct account_table *t);
 
-/* The account of a peer of kernel uid uid and pid pid (pidfd pins it,
- * -1 if none).  Never fails: whatever cannot be read leaves uid itself. */
-uid_t account_of(const struct account_table *t, uid_t uid, pid_t pid, int pidfd);
-
-/* The owner of uid's subordinate range, or uid itself. */
-uid_t account_subuid_owner(const struct account_table *t, uid_t uid);
+/* The account of kernel uid uid: the owner of the subordinate range
+ * holding it, or uid itself. */
+uid_t account_of(const struct account_table *t, uid_t uid);

@@ -316,12 +316,15 @@ static bool conn_enqueue(struct conn *c, const uint8_t *rec, size_t len, int fd,
         return true;
 }
 
-void conn_fds_returned(struct server *s, struct uidtab_entry *ue) {
-        bool user_was_full = ue->fds >= s->uid_fds_max;
-        bool all_were_full = s->held_fds >= s->fds_max;
+/* One descriptor of a budget (the user's count, the count of all) is
+ * given back; connections stopped because the budget was spent are looked
+ * at again, only when it was. */
+static void conn_budget_returned(struct server *s, struct uidtab_entry *ue, unsigned *user, unsigned *all) {
+        bool user_was_full = *user >= s->uid_fds_max;
+        bool all_were_full = *all >= s->fds_max;
 
-        ue->fds--;
-        s->held_fds--;
+        (*user)--;
+        (*all)--;
         if (!user_was_full && !all_were_full)
                 return;
         for (struct conn *c = LIST_FIRST(&s->conns); c; c = LIST_NEXT(c, link))
@@ -329,17 +332,12 @@ void conn_fds_returned(struct server *s, struct uidtab_entry *ue) {
                         conn_update(c);
 }
 
-void conn_close_done(struct server *s, struct uidtab_entry *ue) {
-        bool user_was_full = ue->closing >= s->uid_fds_max;
-        bool all_were_full = s->closing_fds >= s->fds_max;
+void conn_fds_returned(struct server *s, struct uidtab_entry *ue) {
+        conn_budget_returned(s, ue, &ue->fds, &s->held_fds);
+}
 
-        ue->closing--;
-        s->closing_fds--;
-        if (!user_was_full && !all_were_full)
-                return;
-        for (struct conn *c = LIST_FIRST(&s->conns); c; c = LIST_NEXT(c, link))
-                if (all_were_full || c->ue == ue)
-                        conn_update(c);
+void conn_close_done(struct server *s, struct uidtab_entry *ue) {
+        conn_budget_returned(s, ue, &ue->closing, &s->closing_fds);
 }
 
 /* Takes the first queued reply off and frees it with its descriptor. */

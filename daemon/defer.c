@@ -3,7 +3,6 @@
 
 #include <errno.h>
 
-#include "audit.h"
 #include "closer.h"
 #include "conn.h"
 #include "log.h"
@@ -76,13 +75,11 @@ static void defer_timeout(evutil_socket_t fd, short what, void *arg) {
         bool cancelled = lane_cancel(&r->lj);
 
         conn_server(c)->n_timed_out++;
-        struct audit_record rec = {
-                .id = r->identity, .account = r->identity->account, .op = r->op, .path = r->path,
-                .path_len = r->src_len, .flags = r->flags, .rule = r->verdict.rule, .status = ETIMEDOUT,
+        struct outcome o = {
+                .fd = -1, .status = ETIMEDOUT, .rule = r->verdict.rule,
                 .reason = cancelled ? "timed out waiting for a worker; cancelled" : "timed out in the filesystem",
-                .generation = r->generation,
         };
-        audit_log(&rec);
+        request_audit_as(r, &o);
         conn_answer_status(c, r->op, r->id, ETIMEDOUT);
         if (cancelled) {
                 defer_end(c, r);

@@ -53,17 +53,30 @@ static int give_dir(struct fsop *op, int dfd, const char *name, gid_t gid) {
         return 0;
 }
 
+/* The parent directory of op's path, held by descriptor, and the final
+ * name; root_error when the path is "/", which has no final name. */
+static int name_parent(struct fsop *op, const char **ret_name, int root_error) {
+        const char *name;
+        int dfd = fsop_open_parent(op, &name);
+        if (dfd < 0)
+                return dfd;
+        if (!*name) {
+                safe_close(dfd);
+                return root_error;
+        }
+        *ret_name = name;
+        return dfd;
+}
+
 static int names_mkdir(struct fsop *op) {
         const char *name;
         struct stat ds;
 
         if (op->cached)
                 return fsop_defer(op);
-        _cleanup_close_ int dfd = fsop_open_parent(op, &name);
+        _cleanup_close_ int dfd = name_parent(op, &name, -EEXIST);
         if (dfd < 0)
                 return dfd;
-        if (!*name)
-                return -EEXIST; /* "/" */
         if (fstat(dfd, &ds) < 0)
                 return -errno;
         /* The group the kernel gives a directory the client makes itself. */
@@ -86,11 +99,9 @@ static int names_remove(struct fsop *op, bool dir) {
 
         if (op->cached)
                 return fsop_defer(op);
-        _cleanup_close_ int dfd = fsop_open_parent(op, &name);
+        _cleanup_close_ int dfd = name_parent(op, &name, dir ? -EBUSY : -EISDIR);
         if (dfd < 0)
                 return dfd;
-        if (!*name)
-                return dir ? -EBUSY : -EISDIR; /* "/" */
         r = name_stat(dfd, name, &sx);
         if (r < 0)
                 return r;
@@ -144,11 +155,9 @@ static int names_rename(struct fsop *op, const char *dst, size_t dst_len, uint32
         if (op->cached)
                 return fsop_defer(op);
 
-        _cleanup_close_ int sdfd = fsop_open_parent(op, &sname);
+        _cleanup_close_ int sdfd = name_parent(op, &sname, -EBUSY);
         if (sdfd < 0)
                 return sdfd;
-        if (!*sname)
-                return -EBUSY; /* "/" */
         r = name_stat(sdfd, sname, &sx);
         if (r < 0)
                 return r;
@@ -163,11 +172,9 @@ static int names_rename(struct fsop *op, const char *dst, size_t dst_len, uint32
         d.granted = dv.granted;
         d.owner_only = dv.owner_only;
         d.judged_path = NULL;
-        _cleanup_close_ int ddfd = fsop_open_parent(&d, &dname);
+        _cleanup_close_ int ddfd = name_parent(&d, &dname, -EBUSY);
         if (ddfd < 0)
                 return take_report(op, &d, ddfd);
-        if (!*dname)
-                return take_report(op, &d, -EBUSY);
 
         bool replace = !(flags & FDBR_F_EXCL) && policy_verdict_allows(&dv, POLICY_DELETE);
         if (!(flags & FDBR_F_EXCL)) {

@@ -110,7 +110,7 @@ int identity_from_peer(int fd, const struct account_table *accounts, bool with_u
                 return r;
         _cleanup_close_ int pidfd = peer_pidfd(fd);
         int pidfd_error = pidfd < 0 ? pidfd : 0;
-        id.account = account_of(accounts, id.uid, id.pid, pidfd);
+        id.account = account_of(accounts, id.uid);
         if (with_unit)
                 id.unit = peer_unit(pidfd, pidfd_error, id.pid);
 

@@ -153,6 +153,10 @@ void request_free(struct request *r) {
 }
 
 void request_audit(const struct request *r) {
+        request_audit_as(r, &r->out);
+}
+
+void request_audit_as(const struct request *r, const struct outcome *o) {
         struct audit_record rec = {
                 .id = r->identity,
                 .account = r->identity->account,
@@ -162,11 +166,11 @@ void request_audit(const struct request *r) {
                 .dst = r->src_len < r->path_len ? r->path + r->src_len + 1 : NULL,
                 .dst_len = r->src_len < r->path_len ? r->path_len - r->src_len - 1 : 0,
                 .flags = r->flags,
-                .denied = r->out.denied,
-                .rule = r->out.rule,
-                .status = r->out.status,
-                .reason = r->out.reason,
-                .judged_path = r->out.judged_path,
+                .denied = o->denied,
+                .rule = o->rule,
+                .status = o->status,
+                .reason = o->reason,
+                .judged_path = o->judged_path,
                 .generation = r->generation,
         };
         audit_log(&rec);

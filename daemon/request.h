@@ -64,6 +64,9 @@ void request_free(struct request *r);
 
 /* The record of r's outcome (denials always, the rest from info). */
 void request_audit(const struct request *r);
+/* The record of r with another outcome than its own: the answer a
+ * timeout gave while a worker may still be writing r->out. */
+void request_audit_as(const struct request *r, const struct outcome *o);
 
 /* For the ops' filesystem handlers: takes the result of an fsop call
  * (a descriptor, 0 or -errno) and the fsop's report into r->out, unless
