@@ -197,6 +197,18 @@ int run_shapes(const struct options *o);
 int run_policy(const struct options *o);
 int run_idle(const struct options *o);
 int run_runcmd(const struct options *o);
+/* The floor under a continued call: argv (the --loop CMD) run under a
+ * filter trapping openat, served by a supervisor that only answers
+ * CONTINUE: blocking in NOTIF_RECV, the same with
+ * SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, or waiting in epoll first (as an
+ * event loop does) with it.  *ret is the number the loop printed. */
+enum trapfloor_mode {
+        TRAPFLOOR_BLOCKING,
+        TRAPFLOOR_BLOCKING_SYNC,
+        TRAPFLOOR_EPOLL_SYNC,
+        _TRAPFLOOR_MAX,
+};
+int trapfloor_run(const char *const *argv, enum trapfloor_mode mode, double *ret);
 /* fdbroker-bench --loop open|fdbr PATH N: the CMD of run_runcmd(). */
 int runcmd_loop(int argc, char **argv);
 

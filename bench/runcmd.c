@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* fdbroker run: what trapping an unmodified program's calls costs.  The
  * benchmark itself is CMD (--loop): the same open+close loop under
- * `fdbroker run`, plainly, and calling blocking fdbr_open(); then the
- * startup of `fdbroker run -- /bin/true` against `/bin/true`. */
+ * `fdbroker run`, plainly, and calling blocking fdbr_open(); the same loop
+ * under a supervisor that only continues (the floor, trapfloor.c); then
+ * the startup of `fdbroker run -- /bin/true` against `/bin/true`. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -131,7 +132,7 @@ int run_runcmd(const struct options *o) {
         char other[4200], self[4096], brokered_n[16], continued_n[16];
         struct brokerd d = { 0 };
         double run_open[ROUNDS], fdbr_open_[ROUNDS], run_cont[ROUNDS], plain[ROUNDS], st_run[ROUNDS],
-                st_true[ROUNDS];
+                st_true[ROUNDS], floor_[_TRAPFLOOR_MAX][ROUNDS];
         int r, k;
 
         ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -166,6 +167,9 @@ int run_runcmd(const struct options *o) {
                     (r = spawn(a_cont, NULL, &run_cont[i])) < 0 || (r = spawn(a_plain, NULL, &plain[i])) < 0 ||
                     (r = time_startup(a_st_run, &st_run[i])) < 0 || (r = time_startup(a_st_true, &st_true[i])) < 0)
                         break;
+                else
+                        for (int m = 0; m < _TRAPFLOOR_MAX && r >= 0; m++)
+                                r = trapfloor_run(a_plain, (enum trapfloor_mode) m, &floor_[m][i]);
         if (r >= 0) {
                 double ro = median3(run_open), fo = median3(fdbr_open_), rc = median3(run_cont),
                        pl = median3(plain), sr = median3(st_run), st = median3(st_true);
@@ -176,6 +180,23 @@ int run_runcmd(const struct options *o) {
                 report_value("open(), plain", pl / 1000, "us/call");
                 report_check("continued call over plain (us)", (rc - pl) / 1000, "<=", 10);
                 report_ratio("continued/plain", rc / pl);
+                /* The least any supervisor pays: what run adds above it is
+                 * run's own. */
+                static const char *const floor_name[_TRAPFLOOR_MAX] = {
+                        [TRAPFLOOR_BLOCKING] = "floor: blocking RECV, continued",
+                        [TRAPFLOOR_BLOCKING_SYNC] = "floor: blocking RECV+SYNC_WAKE_UP",
+                        [TRAPFLOOR_EPOLL_SYNC] = "floor: epoll+RECV+SYNC_WAKE_UP",
+                };
+                double fl_best = 0;
+                for (int m = 0; m < _TRAPFLOOR_MAX; m++) {
+                        double f = median3(floor_[m]);
+                        report_value(floor_name[m], f / 1000, "us/call");
+                        if (m == 0 || f < fl_best)
+                                fl_best = f;
+                }
+                report_value("floor (best) over plain", (fl_best - pl) / 1000, "us");
+                report_value("continued over floor (best)", (rc - fl_best) / 1000, "us");
+                report_ratio("continued/floor (best)", rc / fl_best);
                 report_value("run -- /bin/true", sr / 1e6, "ms");
                 report_value("/bin/true", st / 1e6, "ms");
                 report_check("startup over /bin/true (ms)", (sr - st) / 1e6, "<=", 5);

@@ -9,19 +9,19 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "fdpass.h"
 #include "macro.h"
 
 #ifndef SECCOMP_ADDFD_FLAG_SEND
@@ -43,10 +43,14 @@ struct run_state {
         bool cmd_done;
 };
 
-/* What the child tells the parent before it execs: 0 and the listener, or
- * the errno that kept it from installing the filter. */
-struct run_hello {
-        int error;
+/* What the child leaves for the parent in their shared memory. */
+struct run_child {
+        char **argv;
+        sigset_t mask;     /* to restore before exec */
+        int listener;      /* in the shared descriptor table, or -1 */
+        int filter_error;  /* errno that kept it from installing the filter */
+        int addfd_error;   /* errno of the ADDFD_FLAG_SEND probe */
+        int exec_error;    /* errno of execvp, when it returned */
 };
 
 static void run_help(void) {
@@ -64,47 +68,6 @@ static int run_refuse(const char *what, int error) {
         return CLI_EXIT_UNREACHABLE;
 }
 
-/* ---- the child: filter, hand over the listener, exec ------------------ */
-
-static _Noreturn void run_child(int sock, char **argv) {
-        struct run_hello hello = {};
-        char go;
-
-        int listener = run_filter_install();
-        if (listener < 0)
-                hello.error = -listener;
-        if (fdpass_send(sock, &hello, sizeof hello, listener) < 0)
-                _exit(127);
-        safe_close(listener);
-
-        /* The parent has set up everything to serve CMD, or said no. */
-        if (read(sock, &go, 1) != 1)
-                _exit(127);
-        safe_close(sock);
-
-        execvp(argv[0], argv);
-        int e = errno;
-        fprintf(stderr, "fdbroker: run: %s: %s\n", argv[0], strerror(e));
-        _exit(e == ENOENT ? 127 : 126);
-}
-
-/* ---- the parent ------------------------------------------------------- */
-
-/* The listener must be what the child's seccomp() made, nothing else it
- * could have sent. */
-static int run_check_listener(int fd) {
-        char link[64], target[64];
-
-        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-        ssize_t n = readlink(link, target, sizeof target - 1);
-        if (n < 0)
-                return -errno;
-        target[n] = 0;
-        if (strcmp(target, "anon_inode:seccomp notify") != 0)
-                return -EBADF;
-        return 0;
-}
-
 /* ADDFD_FLAG_SEND (Linux 5.14) is what makes installing a descriptor and
  * answering one atomic step: without it another thread of CMD could close
  * or dup2 over the number between the two.  A kernel that knows the flag
@@ -120,6 +83,56 @@ static int run_probe_addfd_send(int listener) {
                 return 0;
         return errno == ENOENT ? 0 : -errno;
 }
+
+/* ---- the child: filter, probe, exec ---------------------------------- */
+
+/* Runs in a child that shares this process's memory and descriptor table
+ * and has it suspended until it execs or exits (CLONE_VM | CLONE_VFORK |
+ * CLONE_FILES, as posix_spawn does): no page table is copied and the
+ * listener it creates is at once the parent's, with nothing passed over a
+ * socket and nobody else able to send something in its place.  Everything
+ * that could refuse is done here, before exec, so that a refusal means CMD
+ * never ran.  It only writes into its own struct; exec unshares the
+ * descriptor table and closes the listener (close-on-exec) in CMD. */
+static int run_child(void *userdata) {
+        struct run_child *ch = userdata;
+
+        int listener = run_filter_install();
+        if (listener < 0) {
+                ch->filter_error = -listener;
+                _exit(127);
+        }
+        ch->listener = listener;
+        int k = run_probe_addfd_send(listener);
+        if (k < 0) {
+                ch->addfd_error = -k;
+                _exit(127);
+        }
+        /* Where the kernel has it (6.6): CMD's caller wakes on the CPU that
+         * answered, which saves most of a continued call's cost. */
+        (void) ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+
+        (void) sigprocmask(SIG_SETMASK, &ch->mask, NULL);
+        execvp(ch->argv[0], ch->argv);
+        ch->exec_error = errno;
+        _exit(ch->exec_error == ENOENT ? 127 : 126);
+}
+
+/* Starts the child on a stack of its own; returns its pid or -errno. */
+static pid_t run_spawn(struct run_child *ch) {
+        /* execvp's PATH search and the filter are the deepest users. */
+        const size_t size = 256 * 1024;
+
+        void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED)
+                return -errno;
+        pid_t pid = clone(run_child, (char *) stack + size, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, ch);
+        int e = errno;
+        (void) munmap(stack, size);
+        return pid < 0 ? -e : pid;
+}
+
+/* ---- the parent ------------------------------------------------------- */
 
 static void run_listener_cb(evutil_socket_t fd, short what, void *userdata) {
         struct run_state *s = userdata;
@@ -205,7 +218,8 @@ int cli_run(struct cli *c, int argc, char **argv) {
         struct run_state s = { .r.listener = -1, .cmd = -1 };
         struct seccomp_notif_sizes sizes = {};
         struct event *sigchld = NULL, *sigterm = NULL, *sighup = NULL;
-        _cleanup_close_ int sock = -1, peer = -1;
+        struct run_child ch = { .listener = -1 };
+        bool restore_mask = false;
         int r, exit_status = CLI_EXIT_UNREACHABLE;
 
         r = cli_options(argc, argv, &(struct cli_options) {
@@ -238,91 +252,71 @@ int cli_run(struct cli *c, int argc, char **argv) {
         /* A broker that answers, and what it grants: asked before CMD
          * starts, so that a broker that is not there is said at once. */
         r = run_fetch_grants(c, &s.r.grants);
-        if (r < 0)
-                return cli_unreachable(c, r);
-
-        int sp[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
-                exit_status = run_refuse("socketpair", errno);
+        if (r < 0) {
+                exit_status = cli_unreachable(c, r);
                 goto out;
         }
-        sock = sp[0];
-        peer = sp[1];
 
         /* CMD's orphans come here rather than to init: they stay our
          * descendants (what ptrace_scope=1 lets us read the memory of) and
          * we see them go. */
         (void) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
-        sigchld = evsignal_new(c->base, SIGCHLD, run_sigchld_cb, &s);
-        sigterm = evsignal_new(c->base, SIGTERM, run_forward_cb, &s);
-        sighup = evsignal_new(c->base, SIGHUP, run_forward_cb, &s);
-        if (!sigchld || !sigterm || !sighup || event_add(sigchld, NULL) < 0 || event_add(sigterm, NULL) < 0 ||
-            event_add(sighup, NULL) < 0) {
-                exit_status = run_refuse("cannot set up the event loop", ENOMEM);
+        /* Held until the loop listens for them: none may be lost (CMD may
+         * be done before the loop first runs) or kill this process first. */
+        sigset_t block;
+        sigemptyset(&block);
+        sigaddset(&block, SIGCHLD);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGHUP);
+        ch.argv = cmd;
+        if (sigprocmask(SIG_BLOCK, &block, &ch.mask) < 0) {
+                exit_status = run_refuse("sigprocmask", errno);
                 goto out;
         }
+        restore_mask = true;
 
-        fflush(NULL);
-        s.cmd = fork();
+        s.cmd = run_spawn(&ch);
+        s.r.listener = ch.listener;
         if (s.cmd < 0) {
-                exit_status = run_refuse("fork", errno);
+                exit_status = run_refuse("cannot start the command", (int) -s.cmd);
                 goto out;
         }
-        if (s.cmd == 0) {
-                safe_close(sock);
-                run_child(peer, cmd);
-        }
-        peer = safe_close(peer);
-
-        /* The terminal's ^C and ^\ reach CMD too: they are CMD's to act
-         * on; this process stays until CMD is done. */
-        (void) signal(SIGINT, SIG_IGN);
-        (void) signal(SIGQUIT, SIG_IGN);
-
-        struct run_hello hello;
-        struct fdpass_msg m;
-        r = fdpass_recv(sock, &hello, sizeof hello, true, &m);
-        if (r < 0 || m.len != sizeof hello || m.flags) {
-                safe_close(r == 0 ? m.fd : -1);
-                exit_status = run_refuse("starting the command", r < 0 ? -r : EPROTO);
-                goto kill;
-        }
-        s.r.listener = m.fd;
-        if (hello.error != 0 || s.r.listener < 0) {
+        if (ch.filter_error != 0) {
                 /* ENOSYS: no seccomp(2); EINVAL: no NEW_LISTENER flag. */
-                int e = hello.error != 0 ? hello.error : EPROTO;
+                int e = ch.filter_error;
                 exit_status = run_refuse(e == ENOSYS || e == EINVAL
                                                  ? "seccomp user notification is not available (cannot install the filter)"
                                                  : "cannot install the seccomp filter",
                                          e);
                 goto kill;
         }
-        r = run_check_listener(s.r.listener);
-        if (r < 0) {
-                exit_status = run_refuse("not a seccomp listener", -r);
+        if (ch.addfd_error != 0) {
+                exit_status = run_refuse("the kernel lacks SECCOMP_ADDFD_FLAG_SEND (Linux 5.14)", ch.addfd_error);
                 goto kill;
         }
-        r = run_probe_addfd_send(s.r.listener);
-        if (r < 0) {
-                exit_status = run_refuse("the kernel lacks SECCOMP_ADDFD_FLAG_SEND (Linux 5.14)", -r);
+        if (ch.exec_error != 0) {
+                fprintf(stderr, "fdbroker: run: %s: %s\n", cmd[0], strerror(ch.exec_error));
+                exit_status = ch.exec_error == ENOENT ? 127 : 126;
                 goto kill;
         }
-        /* Where the kernel has it (6.6): CMD's caller wakes on the CPU that
-         * answered, which saves most of a continued call's cost. */
-        (void) ioctl(s.r.listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
 
+        /* The terminal's ^C and ^\ reach CMD too: they are CMD's to act
+         * on; this process stays until CMD is done. */
+        (void) signal(SIGINT, SIG_IGN);
+        (void) signal(SIGQUIT, SIG_IGN);
+
+        sigchld = evsignal_new(c->base, SIGCHLD, run_sigchld_cb, &s);
+        sigterm = evsignal_new(c->base, SIGTERM, run_forward_cb, &s);
+        sighup = evsignal_new(c->base, SIGHUP, run_forward_cb, &s);
         s.r.listener_ev = event_new(c->base, s.r.listener, EV_READ | EV_PERSIST, run_listener_cb, &s);
-        if (!s.r.listener_ev || event_add(s.r.listener_ev, NULL) < 0) {
+        if (!sigchld || !sigterm || !sighup || !s.r.listener_ev || event_add(sigchld, NULL) < 0 ||
+            event_add(sigterm, NULL) < 0 || event_add(sighup, NULL) < 0 || event_add(s.r.listener_ev, NULL) < 0) {
                 exit_status = run_refuse("cannot set up the event loop", ENOMEM);
                 goto kill;
         }
-
-        if (write(sock, "g", 1) != 1) {
-                exit_status = run_refuse("starting the command", errno);
-                goto kill;
-        }
-        sock = safe_close(sock);
+        (void) sigprocmask(SIG_SETMASK, &ch.mask, NULL);
+        restore_mask = false;
 
         /* Served until CMD is done and no process of its is left under the
          * filter (a child it left behind still has its calls trapped). */
@@ -358,5 +352,7 @@ out:
                 event_free(sighup);
         safe_close(s.r.listener);
         run_grants_free(s.r.grants);
+        if (restore_mask)
+                (void) sigprocmask(SIG_SETMASK, &ch.mask, NULL);
         return exit_status;
 }
