@@ -100,42 +100,93 @@ const struct run_syscall *run_syscall_find(int nr) {
 /* The program:
  *   native arch:  x32 calls (x86_64 only) -> ENOSYS
  *                 io_uring_setup          -> ENOSYS
+ *                 newfstatat, statx with AT_EMPTY_PATH -> ALLOW
  *                 each trapped call       -> USER_NOTIF
  *                 anything else           -> ALLOW
  *   compat arch:  io_uring_setup -> ENOSYS, anything else -> ALLOW
- *   unknown arch: KILL_PROCESS */
-#define RUN_FILTER_MAX (ELEMENTSOF(run_syscalls) + 16)
+ *   unknown arch: KILL_PROCESS
+ * fstat() is newfstatat(fd, "", AT_EMPTY_PATH): a descriptor CMD holds,
+ * which run would only continue after a round trip through it; the
+ * kernel answers it at once.  A path beside AT_EMPTY_PATH is resolved as
+ * usual, with CMD's own rights, as a continued call would be. */
+#define RUN_FILTER_MAX (ELEMENTSOF(run_syscalls) + 24)
+
+/* Jumps to one of the returns at the end, patched once they are placed. */
+enum { TO_ALLOW, TO_NOTIF, TO_ENOSYS, _TO_MAX };
+
+struct run_prog {
+        struct sock_filter insn[RUN_FILTER_MAX];
+        size_t n;
+        struct { size_t at; int target; bool jt; } fix[RUN_FILTER_MAX];
+        size_t nfix;
+};
+
+static void emit(struct run_prog *p, struct sock_filter f) {
+        p->insn[p->n++] = f;
+}
+
+/* A conditional jump whose true branch goes to target, false falls on. */
+static void emit_jump(struct run_prog *p, uint16_t code, uint32_t k, int target) {
+        p->fix[p->nfix++] = (typeof(p->fix[0])) { .at = p->n, .target = target, .jt = true };
+        emit(p, (struct sock_filter) BPF_JUMP(BPF_JMP | code | BPF_K, k, 0, 0));
+}
+
+static void emit_empty_path(struct run_prog *p, int nr, int arg) {
+        /* Not nr: past the next two. */
+        emit(p, (struct sock_filter) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t) nr, 0, 2));
+        /* The flags are an int: the low word, little-endian on both arches. */
+        emit(p, (struct sock_filter) BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                              offsetof(struct seccomp_data, args) + (uint32_t) arg * 8));
+        emit_jump(p, BPF_JSET, AT_EMPTY_PATH, TO_ALLOW);
+        p->fix[p->nfix++] = (typeof(p->fix[0])) { .at = p->n - 1, .target = TO_NOTIF, .jt = false };
+}
 
 int run_filter_install(void) {
-        struct sock_filter prog[RUN_FILTER_MAX];
-        size_t n = 0, ntrap = ELEMENTSOF(run_syscalls);
+        struct run_prog p = {};
+        size_t ret[_TO_MAX];
 
-#define EMIT(...) (prog[n++] = (struct sock_filter) __VA_ARGS__)
-        EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, RUN_AUDIT_ARCH, 0, (uint8_t) (ntrap + 6)));
-        EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
+        emit(&p, (struct sock_filter) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
+        emit(&p, (struct sock_filter) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, RUN_AUDIT_ARCH, 1, 0));
+        size_t to_compat = p.n;
+        emit(&p, (struct sock_filter) BPF_JUMP(BPF_JMP | BPF_JA, 0, 0, 0));
+        emit(&p, (struct sock_filter) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
 #if defined(__x86_64__)
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u /* __X32_SYSCALL_BIT */, (uint8_t) (ntrap + 3), 0));
-#else
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JA, 0, 0, 0));
+        emit_jump(&p, BPF_JGE, 0x40000000u /* __X32_SYSCALL_BIT */, TO_ENOSYS);
 #endif
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, (uint8_t) (ntrap + 2), 0));
-        for (size_t i = 0; i < ntrap; i++)
-                /* Past the remaining tests and the ALLOW: the USER_NOTIF. */
-                EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t) run_syscalls[i].nr, (uint8_t) (ntrap - i), 0));
-        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
-        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
-        /* Not the native arch. */
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, RUN_AUDIT_ARCH_COMPAT, 0, 3));
-        EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, RUN_COMPAT_IO_URING_SETUP, 2, 0));
-        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
-        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
-#undef EMIT
+        emit_jump(&p, BPF_JEQ, SYS_io_uring_setup, TO_ENOSYS);
+#ifdef SYS_newfstatat
+        emit_empty_path(&p, SYS_newfstatat, 3);
+#endif
+        emit_empty_path(&p, SYS_statx, 2);
+        for (size_t i = 0; i < ELEMENTSOF(run_syscalls); i++)
+                emit_jump(&p, BPF_JEQ, (uint32_t) run_syscalls[i].nr, TO_NOTIF);
+        ret[TO_ALLOW] = p.n;
+        emit(&p, (struct sock_filter) BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+        ret[TO_NOTIF] = p.n;
+        emit(&p, (struct sock_filter) BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
+        ret[TO_ENOSYS] = p.n;
+        emit(&p, (struct sock_filter) BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
 
-        struct sock_fprog fprog = { .len = (unsigned short) n, .filter = prog };
+        /* Not the native arch. */
+        p.insn[to_compat].k = (uint32_t) (p.n - to_compat - 1);
+        emit(&p, (struct sock_filter) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, RUN_AUDIT_ARCH_COMPAT, 0, 3));
+        emit(&p, (struct sock_filter) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
+        emit(&p, (struct sock_filter) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, RUN_COMPAT_IO_URING_SETUP, 2, 0));
+        emit(&p, (struct sock_filter) BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+        emit(&p, (struct sock_filter) BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
+        emit(&p, (struct sock_filter) BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
+
+        for (size_t i = 0; i < p.nfix; i++) {
+                size_t off = ret[p.fix[i].target] - p.fix[i].at - 1;
+                if (off > UINT8_MAX)
+                        return -E2BIG;
+                if (p.fix[i].jt)
+                        p.insn[p.fix[i].at].jt = (uint8_t) off;
+                else
+                        p.insn[p.fix[i].at].jf = (uint8_t) off;
+        }
+
+        struct sock_fprog fprog = { .len = (unsigned short) p.n, .filter = p.insn };
 
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return -errno;
