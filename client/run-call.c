@@ -43,10 +43,6 @@
 #define SECCOMP_ADDFD_FLAG_SEND (1UL << 1)
 #endif
 
-/* Notifications taken per wakeup, so that a busy CMD does not starve the
- * broker connection's events. */
-#define RUN_RECV_BATCH 64
-
 struct run_call {
         struct run *run;
         uint64_t id;
@@ -341,23 +337,31 @@ static int run_call_start(struct run_call *c, const struct seccomp_notif *n, con
                 return 1;
         if (sc->path2 >= 0 && run_call_path(c->pid, d, sc->path2, sc->dirfd2, c->path2, &dir2) < 0)
                 return 1;
+
+        /* Continued without checking that the notification is still valid:
+         * a CONTINUE grants nothing (the kernel runs the call with CMD's own
+         * rights, reading CMD's memory again), so a path read from a process
+         * that was no longer the caller can at worst continue a call that
+         * the broker might have answered, never give CMD anything.  Most
+         * calls end here, and the check would be a third system call. */
+        if (run_path_is_proc(c->path) || (sc->path2 >= 0 && run_path_is_proc(c->path2)))
+                return 1;
+        if (!run_grants_may_match(r->grants, c->path) &&
+            (sc->path2 < 0 || !run_grants_may_match(r->grants, c->path2)))
+                return 1;
+
         if ((c->kind == RUN_OPEN && (flags & O_CREAT)) || c->kind == RUN_MKDIR) {
                 umask_ = run_mem_umask(c->pid);
                 if (umask_ < 0)
                         return 1;
         }
 
-        /* ... and only now known to be what the caller wrote: the caller
-         * is still the process that was stopped, so the pid, its memory,
-         * cwd and descriptors read above were its own. */
+        /* What is sent to the broker is only now known to be what the
+         * caller wrote: the caller is still the process that was stopped,
+         * so the pid, its memory, cwd and descriptors read above were its
+         * own. */
         if (!run_id_valid(r, c->id))
                 return 2;
-
-        if (run_path_is_proc(c->path) || (sc->path2 >= 0 && run_path_is_proc(c->path2)))
-                return 1;
-        if (!run_grants_may_match(r->grants, c->path) &&
-            (sc->path2 < 0 || !run_grants_may_match(r->grants, c->path2)))
-                return 1;
 
         switch (c->kind) {
         case RUN_OPEN:
@@ -411,47 +415,80 @@ static void run_call_handle(struct run *r, const struct seccomp_notif *n) {
                 return;
         }
 
-        struct run_call *c = malloc(sizeof *c);
+        /* A call is decoded in the spare, which becomes the request's only
+         * when one is sent: a continued call allocates nothing, and its
+         * paths (two PATH_MAX buffers) are not cleared first. */
+        struct run_call *c = r->spare;
         if (!c) {
-                run_call_continue(r, n->id);
-                return;
+                c = malloc(sizeof *c);
+                if (!c) {
+                        run_call_continue(r, n->id);
+                        return;
+                }
+                r->spare = c;
         }
-        *c = (struct run_call) { .run = r, .id = n->id, .pid = (pid_t) n->pid };
-        r->inflight++;
+        c->run = r;
+        c->id = n->id;
+        c->pid = (pid_t) n->pid;
+        c->oflags = 0;
+        c->nofollow = c->want_dir = false;
+        c->path[0] = c->path2[0] = 0;
 
         int k = run_call_start(c, n, sc);
-        if (k == 0)
+        if (k == 0) {
+                r->spare = NULL;
+                r->inflight++;
                 return;
+        }
         if (k == -ENOTCONN)
                 run_lost(r, k);
         if (k != 2)
                 run_call_continue(r, c->id);
-        run_call_free(c);
+}
+
+void run_call_free_spare(struct run *r) {
+        free(r->spare);
+        r->spare = NULL;
+}
+
+/* Whether the listener has a notification to receive, or has hung up. */
+static int run_call_pending(struct run *r) {
+        struct pollfd p = { .fd = r->listener, .events = POLLIN };
+
+        if (poll(&p, 1, 0) < 0)
+                return errno == EINTR ? 0 : -errno;
+        if (!(p.revents & POLLIN) && (p.revents & (POLLHUP | POLLERR)))
+                r->listener_done = true;
+        return !!(p.revents & POLLIN);
 }
 
 int run_call_receive(struct run *r) {
-        for (int i = 0; i < RUN_RECV_BATCH; i++) {
-                struct pollfd p = { .fd = r->listener, .events = POLLIN };
-                if (poll(&p, 1, 0) < 0)
-                        return errno == EINTR ? 0 : -errno;
-                if (!(p.revents & POLLIN)) {
-                        /* Receiving with nothing to receive would block
-                         * whatever the descriptor's flags. */
-                        if (p.revents & (POLLHUP | POLLERR))
-                                r->listener_done = true;
-                        return 0;
-                }
+        struct seccomp_notif *n = r->notif_buf;
 
-                struct seccomp_notif *n = r->notif_buf;
-                memset(n, 0, r->notif_size);
-                if (ioctl(r->listener, SECCOMP_IOCTL_NOTIF_RECV, n) < 0) {
-                        /* ENOENT: the caller died or was interrupted
-                         * between the wakeup and now. */
-                        if (errno == ENOENT || errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                run_call_handle(r, n);
+        /* Receiving with nothing to receive blocks whatever the descriptor's
+         * flags, so it must be known that something is there.  The loop
+         * said the listener is ready: a notification is waiting, or one
+         * whose caller was interrupted is still counted (the kernel then
+         * answers ENOENT at once), or nobody uses the filter any more.
+         * Since Linux 6.6 (the kernel that has SYNC_WAKE_UP) receiving
+         * returns at once in that last case too, so no poll() is needed
+         * first.  One notification a turn: the next epoll_wait costs what a
+         * poll() looking for another would, and a single-threaded caller
+         * never has another waiting. */
+        if (!r->recv_returns_on_hup) {
+                int k = run_call_pending(r);
+                if (k <= 0)
+                        return k;
         }
+
+        memset(n, 0, r->notif_size);
+        if (ioctl(r->listener, SECCOMP_IOCTL_NOTIF_RECV, n) < 0) {
+                /* ENOENT: the caller died or was interrupted between the
+                 * wakeup and now, or no process is left. */
+                if (errno == ENOENT)
+                        return run_call_pending(r) < 0 ? -errno : 0;
+                return errno == EINTR ? 0 : -errno;
+        }
+        run_call_handle(r, n);
         return 0;
 }

@@ -51,6 +51,7 @@ struct run_child {
         int filter_error;  /* errno that kept it from installing the filter */
         int addfd_error;   /* errno of the ADDFD_FLAG_SEND probe */
         int exec_error;    /* errno of execvp, when it returned */
+        bool sync_wakeup;  /* SYNC_WAKE_UP is set: Linux 6.6 or later */
 };
 
 static void run_help(void) {
@@ -110,7 +111,7 @@ static int run_child(void *userdata) {
         }
         /* Where the kernel has it (6.6): CMD's caller wakes on the CPU that
          * answered, which saves most of a continued call's cost. */
-        (void) ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+        ch->sync_wakeup = ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0;
 
         (void) sigprocmask(SIG_SETMASK, &ch->mask, NULL);
         execvp(ch->argv[0], ch->argv);
@@ -301,6 +302,8 @@ int cli_run(struct cli *c, int argc, char **argv) {
                 goto kill;
         }
 
+        s.r.recv_returns_on_hup = ch.sync_wakeup;
+
         /* The terminal's ^C and ^\ reach CMD too: they are CMD's to act
          * on; this process stays until CMD is done. */
         (void) signal(SIGINT, SIG_IGN);
@@ -352,6 +355,7 @@ out:
                 event_free(sighup);
         safe_close(s.r.listener);
         run_grants_free(s.r.grants);
+        run_call_free_spare(&s.r);
         if (restore_mask)
                 (void) sigprocmask(SIG_SETMASK, &ch.mask, NULL);
         return exit_status;

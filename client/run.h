@@ -111,6 +111,8 @@ bool run_grants_may_match(const struct run_grants *g, const char *path);
 
 /* ---- run.c / run-call.c ----------------------------------------------- */
 
+struct run_call;
+
 struct run {
         struct event_base *base;
         fdbr_conn *conn;
@@ -125,11 +127,16 @@ struct run {
         struct run_grants *grants;
         unsigned inflight;            /* calls waiting for the broker */
         bool listener_done;           /* no process uses the filter any more */
+        struct run_call *spare;       /* where the next call is decoded */
+        bool recv_returns_on_hup;     /* NOTIF_RECV does not block once nobody is left */
 };
 
 /* Handles the notifications waiting on the listener.  Returns 0, or -errno
  * when the listener itself failed. */
 int run_call_receive(struct run *r);
+
+/* Frees the spare call, at the end. */
+void run_call_free_spare(struct run *r);
 
 /* Answers notification id by letting the call run as CMD's own. */
 void run_call_continue(struct run *r, uint64_t id);
