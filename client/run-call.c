@@ -51,7 +51,9 @@ struct run_call {
         enum run_kind asked; /* whose op the broker was asked: for ENOSYS */
         int oflags;    /* OPEN: what CMD asked, for O_CLOEXEC */
         bool nofollow; /* CMD asked not to follow a final symlink */
-        bool want_dir; /* STAT: the path was spelt as a directory's */
+        bool want_dir; /* STAT: the path was spelt as a directory's; CHMOD: too */
+        mode_t mode;   /* CHMOD: the mode to set */
+        bool retried;  /* CHMOD: the open for writing after the one for reading */
         uint64_t buf, size;
         char path[PATH_MAX];
         char path2[PATH_MAX];
@@ -162,6 +164,42 @@ static void run_call_plain_done(fdbr_conn *conn, int result, void *userdata) {
         } else
                 (void) run_send(r, c->id, 0, 0, 0);
         run_call_free(c);
+}
+
+/* chmod of a file only the broker reaches: the broker opens it (for
+ * reading, else for writing; never creating or truncating) and the
+ * supervisor, with the caller's own credentials (checked before asking),
+ * changes its mode through the descriptor.  The kernel decides with that
+ * user's rights, so nothing is given beyond what owning the file gives;
+ * the broker's refusal continues the call as usual. */
+static int run_call_chmod_open(struct run_call *c, int flags);
+
+static void run_call_chmod_done(fdbr_conn *conn, int result, void *userdata) {
+        struct run_call *c = userdata;
+        struct run *r = c->run;
+
+        if (result < 0) {
+                /* Not readable by policy: perhaps writable.  A directory
+                 * is never opened for writing. */
+                if (result == -EACCES && !c->retried && !c->want_dir) {
+                        c->retried = true;
+                        int k = run_call_chmod_open(c, O_WRONLY);
+                        if (k == 0)
+                                return;
+                        result = k;
+                }
+                run_call_refused(c, result == -EISDIR ? -EACCES : result);
+                return;
+        }
+
+        _cleanup_close_ int fd = result;
+        (void) run_send(r, c->id, 0, fchmod(fd, c->mode) < 0 ? -errno : 0, 0);
+        run_call_free(c);
+}
+
+static int run_call_chmod_open(struct run_call *c, int flags) {
+        return fdbr_conn_open(c->run->conn, c->path, flags | (c->want_dir ? O_DIRECTORY : 0), 0, run_call_chmod_done,
+                              c);
 }
 
 /* Writes len bytes into CMD's buffer at c->buf, then answers val. */
@@ -322,12 +360,22 @@ static int run_call_start(struct run_call *c, const struct seccomp_notif *n, con
                 if (flags & ~(int) FDBR_RENAME_NOREPLACE)
                         return 1;
                 break;
+        case RUN_CHMOD:
+                /* AT_SYMLINK_NOFOLLOW (links have no mode on Linux),
+                 * AT_EMPTY_PATH (a descriptor): CMD's own. */
+                if (sc->flags2 >= 0 && d->args[sc->flags2] != 0)
+                        return 1;
+                c->mode = (mode_t) d->args[sc->mode] & 07777;
+                c->retried = false;
+                break;
         case _RUN_KIND_MAX:
                 return 1;
         }
 
         /* The op the broker is asked, for remembering one it predates. */
-        c->asked = c->kind == RUN_STATX || (c->kind == RUN_ACCESS && flags == F_OK) ? RUN_STAT : c->kind;
+        c->asked = c->kind == RUN_STATX || (c->kind == RUN_ACCESS && flags == F_OK) ? RUN_STAT
+                   : c->kind == RUN_CHMOD                                           ? RUN_OPEN
+                                                                                    : c->kind;
         if (r->unsupported[c->asked])
                 return 1;
 
@@ -355,6 +403,10 @@ static int run_call_start(struct run_call *c, const struct seccomp_notif *n, con
                 if (umask_ < 0)
                         return 1;
         }
+        /* This process changes the mode in CMD's name: only for a caller
+         * that could do to the file whatever this process can. */
+        if (c->kind == RUN_CHMOD && run_mem_same_creds(c->pid) != 1)
+                return 1;
 
         /* What is sent to the broker is only now known to be what the
          * caller wrote: the caller is still the process that was stopped,
@@ -401,6 +453,9 @@ static int run_call_start(struct run_call *c, const struct seccomp_notif *n, con
                 if (dir || dir2)
                         return 1;
                 return fdbr_conn_rename(r->conn, c->path, c->path2, (unsigned) flags, run_call_plain_done, c);
+        case RUN_CHMOD:
+                c->want_dir = dir;
+                return run_call_chmod_open(c, O_RDONLY);
         case _RUN_KIND_MAX:
                 break;
         }

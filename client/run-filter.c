@@ -29,6 +29,11 @@
 #error "fdbroker run knows the system calls of x86_64 and aarch64 only"
 #endif
 
+/* Linux 6.6; the same number on both architectures. */
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
 #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
 #endif
@@ -88,6 +93,11 @@ static const struct run_syscall run_syscalls[] = {
         SC(SYS_renameat, RUN_RENAME, 0, 1, 2, 3, NA, NA, NA, NA, NA, 0, false),
 #endif
         SC(SYS_renameat2, RUN_RENAME, 0, 1, 2, 3, NA, 4, NA, NA, NA, 0, false),
+#ifdef SYS_chmod
+        SC(SYS_chmod, RUN_CHMOD, NA, 0, NA, NA, NA, NA, 1, NA, NA, 0, false),
+#endif
+        SC(SYS_fchmodat, RUN_CHMOD, 0, 1, NA, NA, NA, NA, 2, NA, NA, 0, false),
+        SC(SYS_fchmodat2, RUN_CHMOD, 0, 1, NA, NA, NA, 3, 2, NA, NA, 0, false),
 };
 
 const struct run_syscall *run_syscall_find(int nr) {

@@ -87,3 +87,66 @@ int run_mem_umask(pid_t pid) {
                 return -ENODATA;
         return (int) m;
 }
+
+/* The lines of a /proc/PID/status that decide what chmod may do. */
+struct run_creds {
+        char uid[96], gid[96], groups[1024];
+        uint64_t cap_eff;
+};
+
+/* Copies the rest of the line after "\nNAME" into out; false if absent,
+ * unterminated in what was read, or too long. */
+static bool run_status_line(const char *status, const char *name, char *out, size_t size) {
+        const char *l = strstr(status, name);
+        if (!l)
+                return false;
+        l += strlen(name);
+        const char *nl = strchr(l, '\n');
+        if (!nl || (size_t) (nl - l) >= size)
+                return false;
+        memcpy(out, l, (size_t) (nl - l));
+        out[nl - l] = 0;
+        return true;
+}
+
+static int run_creds_read(const char *path, struct run_creds *ret) {
+        char buf[4096], cap[32];
+
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        if (!run_status_line(buf, "\nUid:", ret->uid, sizeof ret->uid) ||
+            !run_status_line(buf, "\nGid:", ret->gid, sizeof ret->gid) ||
+            !run_status_line(buf, "\nGroups:", ret->groups, sizeof ret->groups) ||
+            !run_status_line(buf, "\nCapEff:", cap, sizeof cap))
+                return -ENODATA;
+        char *end;
+        errno = 0;
+        ret->cap_eff = strtoull(cap, &end, 16);
+        if (errno != 0 || end == cap)
+                return -ENODATA;
+        return 0;
+}
+
+int run_mem_same_creds(pid_t pid) {
+        static struct run_creds self;
+        static int self_read;
+        struct run_creds other;
+        char p[64];
+
+        /* This process's never change. */
+        if (self_read == 0)
+                self_read = run_creds_read("/proc/self/status", &self) < 0 ? -1 : 1;
+        if (self_read < 0)
+                return -ENODATA;
+        snprintf(p, sizeof p, "/proc/%d/status", (int) pid);
+        int r = run_creds_read(p, &other);
+        if (r < 0)
+                return r;
+        return strcmp(self.uid, other.uid) == 0 && strcmp(self.gid, other.gid) == 0 &&
+               strcmp(self.groups, other.groups) == 0 && (self.cap_eff & ~other.cap_eff) == 0;
+}

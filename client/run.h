@@ -34,6 +34,7 @@ enum run_kind {
         RUN_UNLINK,
         RUN_RMDIR,
         RUN_RENAME,
+        RUN_CHMOD,    /* asked as OPEN, then fchmod() by the supervisor */
         _RUN_KIND_MAX,
 };
 
@@ -94,6 +95,12 @@ int run_mem_open(pid_t pid);
 
 /* The umask of pid, or -errno. */
 int run_mem_umask(pid_t pid);
+
+/* 1 when pid has this process's user and group ids (all four of each) and
+ * supplementary groups, and every capability this process has: what this
+ * process may do to a file it holds, pid could do to it too.  0 when not,
+ * -errno when it cannot be told. */
+int run_mem_same_creds(pid_t pid);
 
 /* ---- run-grants.c ----------------------------------------------------- */
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -310,6 +311,19 @@ static int mode_create(const char *path) {
         return 0;
 }
 
+/* chmod PATH MODE: chmod(), then the mode as stat() sees it. */
+static int mode_chmod(const char *path, const char *mode) {
+        struct stat st;
+        if (chmod(path, (mode_t) strtoul(mode, NULL, 8)) < 0) {
+                printf("ERRNO %s\n", strerrorname_np(errno));
+                return 1;
+        }
+        if (stat(path, &st) < 0)
+                FAIL("stat %s: %s", path, strerror(errno));
+        printf("%04o\n", (unsigned) (st.st_mode & 07777));
+        return 0;
+}
+
 int main(int argc, char **argv) {
         setvbuf(stdout, NULL, _IONBF, 0);
         if (argc < 2)
@@ -333,5 +347,7 @@ int main(int argc, char **argv) {
                 return mode_iouring();
         if (strcmp(m, "create") == 0 && argc == 3)
                 return mode_create(argv[2]);
+        if (strcmp(m, "chmod") == 0 && argc == 4)
+                return mode_chmod(argv[2], argv[3]);
         return 2;
 }

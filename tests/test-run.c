@@ -487,10 +487,9 @@ START_TEST(coreutils_python) {
                 fprintf(stderr, "test-run: no python3: its part of coreutils_python is skipped\n");
                 return;
         }
-        /* shutil.copy ends with chmod(), which is not brokered: into the
-         * user's own directory it works whole; into one only the broker
-         * reaches the data is copied and the chmod is refused (docs/run.md,
-         * Limits), and shutil.copyfile is the whole of it. */
+        /* shutil.copy ends with chmod(): into the user's own directory the
+         * kernel does it; into one only the broker reaches the broker opens
+         * the copy, which is the user's, and run changes its mode. */
         py = tu_strdupf("import os, shutil, stat\n"
                         "s = os.stat('%s')\n"
                         "print(s.st_size, stat.S_ISREG(s.st_mode), stat.S_ISDIR(os.stat('%s').st_mode))\n"
@@ -499,18 +498,71 @@ START_TEST(coreutils_python) {
                         "print(open('%s').read(), end='')\n"
                         "shutil.copyfile('%s', '%s')\n"
                         "print(open('%s').read(), end='')\n"
-                        "try:\n"
-                        "    shutil.copy('%s', '%s')\n"
-                        "except PermissionError:\n"
-                        "    print('chmod refused')\n",
-                        pub, sub, out, pub, mined, mined, pub, pyd, pyd, pub, pyd);
+                        "os.chmod('%s', 0o640)\n"
+                        "shutil.copy('%s', '%s')\n"
+                        "print(oct(os.stat('%s').st_mode & 0o7777))\n",
+                        pub, sub, out, pub, mined, mined, pub, pyd, pyd, pyd, pub, pyd, pyd);
         run_job(&(struct job) { .cmd = { "/usr/bin/python3", "-S", "-c", py },
                                 .want_status = 0,
-                                .want_out = "12 True True\n['cp.txt']\npublic data\npublic data\nchmod refused\n" });
+                                .want_out = "12 True True\n['cp.txt']\npublic data\npublic data\n0o600\n" });
         ck_assert_int_eq(stat(pyd, &st), 0);
         ck_assert_uint_eq(st.st_uid, TU_NOBODY);
         ck_assert_int_eq(stat(mined, &st), 0);
         ck_assert_uint_eq(st.st_mode & 07777, 0600);
+}
+END_TEST
+
+/* chmod of a file only the broker reaches: the broker opens it, run
+ * changes the mode with the user's own rights.  The user's own file
+ * changes; root's file, which the policy lets the user read, does not:
+ * the kernel refuses a mode change by anyone but the owner. */
+START_TEST(chmod_brokered) {
+        _cleanup_free_ char *nob = P("data/out/nobody.txt"), *pub = P("data/public.txt"), *den = P("data/denied.txt");
+        struct stat st;
+
+        tu_write_file(nob, "nobody's\n", 0600, TU_NOBODY, TU_NOBODY);
+        /* Without run, the user cannot reach its own file. */
+        run_job(&(struct job) { .direct = true, .cmd = { RUN_HELPER, "chmod", nob, "0640" }, .want_status = 1,
+                                .want_out = "ERRNO EACCES\n" });
+        run_job(&(struct job) { .cmd = { RUN_HELPER, "chmod", nob, "0640" }, .want_status = 0, .want_out = "0640\n" });
+        ck_assert_int_eq(stat(nob, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0640);
+        ck_assert_uint_eq(st.st_uid, TU_NOBODY);
+
+        /* Readable through the broker, but root's. */
+        run_job(&(struct job) { .cmd = { RUN_HELPER, "chmod", pub, "0666" }, .want_status = 1,
+                                .want_out = "ERRNO EPERM\n" });
+        ck_assert_int_eq(stat(pub, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0600);
+        /* Denied by policy: continued, and the kernel's answer to the user
+         * (data/ is searchable) is that of a file it does not own. */
+        run_job(&(struct job) { .cmd = { RUN_HELPER, "chmod", den, "0666" }, .want_status = 1,
+                                .want_out = "ERRNO EPERM\n" });
+        ck_assert_int_eq(stat(den, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0600);
+}
+END_TEST
+
+/* run started by root, CMD dropping to nobody: the supervisor (root) must
+ * not change a mode for a caller with fewer rights than its own.  The
+ * broker does serve root's connection data/public.txt; the chmod must be
+ * the kernel's answer to nobody. */
+START_TEST(chmod_other_creds) {
+        _cleanup_free_ char *pub = P("data/public.txt");
+        struct stat st;
+
+        if (access("/usr/bin/setpriv", X_OK) != 0) {
+                fprintf(stderr, "test-run: no setpriv: chmod_other_creds is skipped\n");
+                return;
+        }
+        child_job(&(struct job) { .cmd = { "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                           RUN_HELPER, "chmod", pub, "0666" },
+                                  .want_status = 1,
+                                  .want_out = "ERRNO EPERM\n" });
+        ck_assert_int_eq(stat(pub, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0600);
+        /* As root, the same call is root's to make. */
+        child_job(&(struct job) { .cmd = { RUN_HELPER, "chmod", pub, "0640" }, .want_status = 0, .want_out = "0640\n" });
 }
 END_TEST
 
@@ -538,6 +590,8 @@ static Suite *run_suite(void) {
         tcase_add_test(tc, bubblewrap_sandbox);
         tcase_add_test(tc, seccomp_unavailable);
         tcase_add_test(tc, coreutils_python);
+        tcase_add_test(tc, chmod_brokered);
+        tcase_add_test(tc, chmod_other_creds);
         suite_add_tcase(s, tc);
         return s;
 }
