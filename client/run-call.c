@@ -540,8 +540,10 @@ int run_call_receive(struct run *r) {
         if (ioctl(r->listener, SECCOMP_IOCTL_NOTIF_RECV, n) < 0) {
                 /* ENOENT: the caller died or was interrupted between the
                  * wakeup and now, or no process is left. */
-                if (errno == ENOENT)
-                        return run_call_pending(r) < 0 ? -errno : 0;
+                if (errno == ENOENT) {
+                        int k = run_call_pending(r);
+                        return k < 0 ? k : 0;
+                }
                 return errno == EINTR ? 0 : -errno;
         }
         run_call_handle(r, n);
