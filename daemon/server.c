@@ -340,6 +340,16 @@ void server_status_text(const struct server *s, FILE *f) {
         fprintf(f, "denied=%llu\n", (unsigned long long) s->n_denied);
         fprintf(f, "in_workers=%llu\n", (unsigned long long) s->n_deferred);
         fprintf(f, "timed_out=%llu\n", (unsigned long long) s->n_timed_out);
+        fprintf(f, "withdrawn=%llu\n", (unsigned long long) s->n_withdrawn);
+        fprintf(f, "discarded=%llu\n", (unsigned long long) s->n_discarded);
+        const struct {
+                const char *name;
+                const struct lane *lane;
+        } lanes[] = { { "general", &s->general }, { "local", &s->local }, { "closer", &s->closer } };
+        for (size_t i = 0; i < ELEMENTSOF(lanes); i++) {
+                fprintf(f, "lane_%s_running=%u\n", lanes[i].name, lanes[i].lane->n_running);
+                fprintf(f, "lane_%s_waiting=%u\n", lanes[i].name, lanes[i].lane->n_held);
+        }
         fprintf(f, "policy_generation=%u\n", s->generation);
         fprintf(f, "policy_rules=%zu\n", policy_rule_count(s->policy));
         fprintf(f, "descriptors_held=%u\n", s->held_fds);

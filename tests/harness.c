@@ -222,9 +222,8 @@ int tu_send(int fd, uint16_t op, uint32_t id, uint32_t flags, uint32_t mode, con
         return fdpass_send(fd, buf, (size_t) n, -1);
 }
 
-int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms) {
-        /* Room for any reply, data and all: a STAT's, a STATUS's. */
-        static _Thread_local uint8_t buf[FDBR_WIRE_REPLY_MAX];
+/* One reply into buf; r->data points into it. */
+static int recv_reply(int fd, uint8_t *buf, size_t size, struct wire_reply *r, int *ret_fd, int timeout_ms) {
         struct fdpass_msg m;
         struct pollfd p = { .fd = fd, .events = POLLIN };
 
@@ -233,7 +232,7 @@ int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms) {
                 return -ETIMEDOUT;
         if (k < 0)
                 return -errno;
-        k = fdpass_recv(fd, buf, sizeof buf, true, &m);
+        k = fdpass_recv(fd, buf, size, true, &m);
         if (k < 0)
                 return k;
         if (m.len == 0)
@@ -243,14 +242,49 @@ int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms) {
                         close(m.fd);
                 return -EBADMSG;
         }
-        /* The data stays in this frame's buffer: never hand out a pointer
-         * to it. */
-        r->data = NULL;
         if (ret_fd)
                 *ret_fd = m.fd;
         else if (m.fd >= 0)
                 close(m.fd);
         return 0;
+}
+
+int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms) {
+        /* Room for any reply, data and all: a STAT's, a STATUS's. */
+        static _Thread_local uint8_t buf[FDBR_WIRE_REPLY_MAX];
+
+        int k = recv_reply(fd, buf, sizeof buf, r, ret_fd, timeout_ms);
+        /* The data stays in this frame's buffer: never hand out a pointer
+         * to it. */
+        r->data = NULL;
+        return k;
+}
+
+long long tu_status(const char *socket_path, const char *key) {
+        static uint8_t buf[FDBR_WIRE_REPLY_MAX + 1];
+        struct wire_reply r;
+        int fd = tu_connect_ok(socket_path);
+
+        ck_assert_int_eq(tu_send(fd, FDBR_OP_STATUS, 1, 0, 0, NULL), 0);
+        int k = recv_reply(fd, buf, sizeof buf - 1, &r, NULL, 10000);
+        close(fd);
+        ck_assert_msg(k == 0 && r.status == 0, "STATUS: %s, status %u", strerror(-k), k == 0 ? r.status : 0);
+        char *text = (char *) buf + FDBR_WIRE_OFF_DATA;
+        text[r.data_len] = 0;
+        size_t len = strlen(key);
+        for (const char *line = text, *nl; line; line = (nl = strchr(line, '\n')) ? nl + 1 : NULL)
+                if (strncmp(line, key, len) == 0 && line[len] == '=')
+                        return strtoll(line + len + 1, NULL, 10);
+        return -1;
+}
+
+void tu_status_wait(const char *socket_path, const char *key, long long want, int timeout_ms) {
+        long long end = tu_now_ms() + timeout_ms, v;
+        while ((v = tu_status(socket_path, key)) != want) {
+                ck_assert_msg(tu_now_ms() < end, "STATUS %s=%lld, still not %lld after %d ms", key, v, want,
+                              timeout_ms);
+                usleep(5000);
+        }
 }
 
 int tu_request(int fd, uint16_t op, uint32_t flags, uint32_t mode, const char *path, int *ret_fd) {

@@ -177,6 +177,13 @@ void tu_daemon_baseline(struct tu_daemon *d, const char *path);
  * naming what it holds now and before, and the end of its log. */
 void tu_daemon_expect_baseline(struct tu_daemon *d, const char *after);
 
+/* The number under key in the broker's STATUS reply (asked as root, on a
+ * connection of its own), -1 when the reply has no such key. */
+long long tu_status(const char *socket_path, const char *key);
+
+/* Polls STATUS until key equals want; fails the test after timeout_ms. */
+void tu_status_wait(const char *socket_path, const char *key, long long want, int timeout_ms);
+
 /* tu_connect that must succeed. */
 int tu_connect_ok(const char *socket_path);
 
