@@ -106,6 +106,7 @@ static void server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
  * pause the loop would spin on it.  Resume on a timer, or earlier when a
  * connection closes and gives a descriptor back. */
 static void server_pause_accept(struct server *s) {
+        s->n_accept_pauses++;
         evconnlistener_disable(s->listener);
         event_add(&s->accept_retry, &(struct timeval) { 0, ACCEPT_RETRY_MS * 1000 });
 }
@@ -342,6 +343,7 @@ void server_status_text(const struct server *s, FILE *f) {
         fprintf(f, "timed_out=%llu\n", (unsigned long long) s->n_timed_out);
         fprintf(f, "withdrawn=%llu\n", (unsigned long long) s->n_withdrawn);
         fprintf(f, "discarded=%llu\n", (unsigned long long) s->n_discarded);
+        fprintf(f, "accept_pauses=%llu\n", (unsigned long long) s->n_accept_pauses);
         const struct {
                 const char *name;
                 const struct lane *lane;

@@ -260,14 +260,12 @@ int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms) {
         return k;
 }
 
-long long tu_status(const char *socket_path, const char *key) {
+long long tu_status_on(int fd, const char *key) {
         static uint8_t buf[FDBR_WIRE_REPLY_MAX + 1];
         struct wire_reply r;
-        int fd = tu_connect_ok(socket_path);
 
         ck_assert_int_eq(tu_send(fd, FDBR_OP_STATUS, 1, 0, 0, NULL), 0);
         int k = recv_reply(fd, buf, sizeof buf - 1, &r, NULL, 10000);
-        close(fd);
         ck_assert_msg(k == 0 && r.status == 0, "STATUS: %s, status %u", strerror(-k), k == 0 ? r.status : 0);
         char *text = (char *) buf + FDBR_WIRE_OFF_DATA;
         text[r.data_len] = 0;
@@ -276,6 +274,13 @@ long long tu_status(const char *socket_path, const char *key) {
                 if (strncmp(line, key, len) == 0 && line[len] == '=')
                         return strtoll(line + len + 1, NULL, 10);
         return -1;
+}
+
+long long tu_status(const char *socket_path, const char *key) {
+        int fd = tu_connect_ok(socket_path);
+        long long v = tu_status_on(fd, key);
+        close(fd);
+        return v;
 }
 
 void tu_status_wait(const char *socket_path, const char *key, long long want, int timeout_ms) {
@@ -412,23 +417,6 @@ int tu_wait_fds(pid_t pid, int want, int timeout_ms) {
         while ((n = tu_count_fds(pid)) != want && now_ms() < end)
                 usleep(10000);
         return n;
-}
-
-long long tu_cpu_ticks(pid_t pid) {
-        char path[64], buf[1024];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        ck_assert_int_gt(n, 0);
-        buf[n] = 0;
-        /* The command name may hold anything up to its last ')'. */
-        const char *p = strrchr(buf, ')');
-        ck_assert_ptr_nonnull(p);
-        unsigned long long utime, stime;
-        ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime), 2);
-        return (long long) (utime + stime);
 }
 
 void tu_private_mounts(void) {

@@ -147,9 +147,6 @@ long long tu_now_ms(void);
  * passed; returns the last count seen. */
 int tu_wait_fds(pid_t pid, int want, int timeout_ms);
 
-/* utime + stime of pid, in clock ticks. */
-long long tu_cpu_ticks(pid_t pid);
-
 /* Moves this process (and every child it starts from now on) into a mount
  * namespace of its own with private propagation: mounts made for a test
  * vanish with its processes even when it fails half-way. */
@@ -180,6 +177,9 @@ void tu_daemon_expect_baseline(struct tu_daemon *d, const char *after);
 /* The number under key in the broker's STATUS reply (asked as root, on a
  * connection of its own), -1 when the reply has no such key. */
 long long tu_status(const char *socket_path, const char *key);
+
+/* The same, asked on the client connection fd (a root client's). */
+long long tu_status_on(int fd, const char *key);
 
 /* Polls STATUS until key equals want; fails the test after timeout_ms. */
 void tu_status_wait(const char *socket_path, const char *key, long long want, int timeout_ms);
