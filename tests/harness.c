@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "fdpass.h"
+#include "macro.h"
 #include "testutil.h"
 
 static long long now_ms(void) {
@@ -507,6 +508,30 @@ void tu_daemon_expect_baseline(struct tu_daemon *d, const char *after) {
                              "the end of its log:\n%s", after, n, d->baseline, now, d->baseline_fds,
                              log + (len > 2000 ? len - 2000 : 0));
         }
+}
+
+char *tu_daemon_path(const struct tu_daemon *d, const char *rel) {
+        return tu_strdupf("%s/%s", d->dir, rel);
+}
+
+int tu_request_in(const struct tu_daemon *d, int fd, uint16_t op, uint32_t flags, uint32_t mode, const char *rel,
+                  int *ret_fd) {
+        _cleanup_free_ char *path = tu_daemon_path(d, rel);
+        return tu_request(fd, op, flags, mode, path, ret_fd);
+}
+
+int tu_child_expect(const struct tu_daemon *d, const struct tu_want *want, size_t n) {
+        _cleanup_close_ int s = tu_connect(d->socket);
+        TU_REQUIRE(s >= 0, "connect: %s", strerror(-s));
+        for (size_t i = 0; i < n; i++) {
+                int fd = -1;
+                int st = tu_request_in(d, s, want[i].op, want[i].flags, want[i].mode, want[i].rel, &fd);
+                if (fd >= 0)
+                        close(fd);
+                TU_REQUIRE(st == (int) want[i].status, "%s: status %d, not %u", want[i].what, st, want[i].status);
+                TU_REQUIRE((st == 0) == (fd >= 0), "%s: descriptor %d with status %d", want[i].what, fd, st);
+        }
+        return 0;
 }
 
 int tu_connect_ok(const char *socket_path) {

@@ -184,6 +184,28 @@ long long tu_status_on(int fd, const char *key);
 /* Polls STATUS until key equals want; fails the test after timeout_ms. */
 void tu_status_wait(const char *socket_path, const char *key, long long want, int timeout_ms);
 
+/* rel in d's scratch directory (malloc'ed). */
+char *tu_daemon_path(const struct tu_daemon *d, const char *rel);
+
+/* tu_request for rel in d's scratch directory. */
+int tu_request_in(const struct tu_daemon *d, int fd, uint16_t op, uint32_t flags, uint32_t mode, const char *rel,
+                  int *ret_fd);
+
+/* A request for a file in a test daemon's directory and the answer it
+ * must get (with a descriptor when it is 0). */
+struct tu_want {
+        uint16_t op;
+        uint32_t flags, mode;
+        const char *rel;
+        uint32_t status;
+        const char *what; /* for the message */
+};
+
+/* In a tu_run_as child: sends each request to d on one connection, in
+ * order; the first answer that is not the one wanted fails the child.
+ * Returns what a tu_child_fn returns. */
+int tu_child_expect(const struct tu_daemon *d, const struct tu_want *want, size_t n);
+
 /* tu_connect that must succeed. */
 int tu_connect_ok(const char *socket_path);
 

@@ -28,15 +28,8 @@
 
 static struct tu_daemon D;
 
-static char *path_in(const char *rel) {
-        return tu_strdupf("%s/%s", D.dir, rel);
-}
-
-static int request_path(int s, uint16_t op, uint32_t flags, uint32_t mode, const char *rel, int *ret_fd) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", D.dir, rel);
-        return tu_request(s, op, flags, mode, path, ret_fd);
-}
+#define path_in(rel) tu_daemon_path(&D, rel)
+#define request_path(s, ...) tu_request_in(&D, s, __VA_ARGS__)
 
 /* ---- unit= ----------------------------------------------------------- */
 

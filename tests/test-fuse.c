@@ -51,9 +51,7 @@ static struct {
         char *err;       /* its stderr */
 } F = { .pid = -1 };
 
-static char *path_of(const char *rel) {
-        return tu_strdupf("%s/%s", D.dir, rel);
-}
+#define path_of(rel) tu_daemon_path(&D, rel)
 
 /* How many lines of hangfs's event log are exactly event. */
 static unsigned fuse_events(const char *event) {
