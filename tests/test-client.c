@@ -2110,19 +2110,17 @@ START_TEST(test_ops_async) {
 
         fake_hang_up(&f);
 
+        /* In the order sent: STAT following the link and not, READLINK,
+         * MKDIR, UNLINK, RMDIR, two RENAMEs, STATUS, GRANTS, and the
+         * denied STAT and READLINK. */
         EXPECT_SENT(&f,
-                { 4, 0, 0, link, NULL },
-                { 4, 0x80, 0, link, NULL },
-                { 5, 0, 0, link, NULL },
-                { 6, 0, 0750, d, NULL },
-                { 7, 0, 0, gone, NULL },
-                { 8, 0, 0, old_d, NULL },
-                { 9, 0, 0, a, b },
-                { 9, 0x08, 0, b, link },
-                { 10, 0, 0, NULL, NULL },
-                { 11, 0, 0, NULL, NULL },
-                { 4, 0, 0, denied, NULL },
-                { 5, 0, 0, denied, NULL });
+                { FDBR_OP_STAT, 0, 0, link, NULL }, { FDBR_OP_STAT, FDBR_F_NOFOLLOW, 0, link, NULL },
+                { FDBR_OP_READLINK, 0, 0, link, NULL },
+                { FDBR_OP_MKDIR, 0, 0750, d, NULL },
+                { FDBR_OP_UNLINK, 0, 0, gone, NULL }, { FDBR_OP_RMDIR, 0, 0, old_d, NULL },
+                { FDBR_OP_RENAME, 0, 0, a, b }, { FDBR_OP_RENAME, FDBR_F_EXCL, 0, b, link },
+                { FDBR_OP_STATUS, 0, 0, NULL, NULL }, { FDBR_OP_GRANTS, 0, 0, NULL, NULL },
+                { FDBR_OP_STAT, 0, 0, denied, NULL }, { FDBR_OP_READLINK, 0, 0, denied, NULL });
         fake_kill(&f);
 }
 END_TEST
@@ -2221,24 +2219,18 @@ START_TEST(test_ops_blocking) {
         /* What went out: the valid calls only, READLINK of a non-link
          * followed by the GRANTS that tells a current broker. */
         EXPECT_SENT(&f,
-                { 4, 0, 0, link, NULL },
-                { 4, 0x80, 0, link, NULL },
-                { 4, 0x80, 0, link, NULL },
-                { 4, 0, 0, missing, NULL },
-                { 5, 0, 0, link, NULL },
-                { 5, 0, 0, link, NULL },
-                { 5, 0, 0, a, NULL },
-                { 11, 0, 0, NULL, NULL },
-                { 6, 0, 0700, d, NULL },
-                { 6, 0, 0700, d, NULL },
-                { 9, 0x08, 0, a, b },
-                { 9, 0x08, 0, b, link },
-                { 9, 0, 0, b, a },
-                { 7, 0, 0, link, NULL },
-                { 8, 0, 0, d, NULL },
-                { 8, 0, 0, d, NULL },
-                { 10, 0, 0, NULL, NULL },
-                { 11, 0, 0, NULL, NULL });
+                /* stat, lstat, statx without following; stat of a missing file */
+                { FDBR_OP_STAT, 0, 0, link, NULL }, { FDBR_OP_STAT, FDBR_F_NOFOLLOW, 0, link, NULL },
+                { FDBR_OP_STAT, FDBR_F_NOFOLLOW, 0, link, NULL }, { FDBR_OP_STAT, 0, 0, missing, NULL },
+                /* two readlinks of the link, one of a file and the GRANTS after it */
+                { FDBR_OP_READLINK, 0, 0, link, NULL }, { FDBR_OP_READLINK, 0, 0, link, NULL },
+                { FDBR_OP_READLINK, 0, 0, a, NULL }, { FDBR_OP_GRANTS, 0, 0, NULL, NULL },
+                { FDBR_OP_MKDIR, 0, 0700, d, NULL }, { FDBR_OP_MKDIR, 0, 0700, d, NULL },
+                { FDBR_OP_RENAME, FDBR_F_EXCL, 0, a, b },
+                { FDBR_OP_RENAME, FDBR_F_EXCL, 0, b, link }, { FDBR_OP_RENAME, 0, 0, b, a },
+                { FDBR_OP_UNLINK, 0, 0, link, NULL },
+                { FDBR_OP_RMDIR, 0, 0, d, NULL }, { FDBR_OP_RMDIR, 0, 0, d, NULL },
+                { FDBR_OP_STATUS, 0, 0, NULL, NULL }, { FDBR_OP_GRANTS, 0, 0, NULL, NULL });
         fake_kill(&f);
 }
 END_TEST
@@ -2299,9 +2291,9 @@ START_TEST(test_ops_old_broker) {
         run_free(&r);
 
         EXPECT_SENT_FIRST(&f,
-                { 4, 0, 0, a, NULL },
-                { 5, 0, 0, a, NULL },
-                { 11, 0, 0, NULL, NULL });
+                { FDBR_OP_STAT, 0, 0, a, NULL },
+                { FDBR_OP_READLINK, 0, 0, a, NULL },
+                { FDBR_OP_GRANTS, 0, 0, NULL, NULL });
         fake_kill(&f);
 }
 END_TEST
@@ -2608,12 +2600,12 @@ START_TEST(test_cli_exec_modes) {
         /* The flags on the wire: READ, WRITE|TRUNC, WRITE|APPEND,
          * READ|WRITE; CREATE and the mode only with --create. */
         EXPECT_SENT(&f,
-                { 2, 0x01, 0, in, NULL },
-                { 2, 0x12, 0, out, NULL },
-                { 2, 0x22, 0, log, NULL },
-                { 2, 0x03, 0, rw, NULL },
-                { 2, 0x12, 0, made, NULL },
-                { 2, 0x16, 0600, made, NULL });
+                { FDBR_OP_OPEN, 0x01, 0, in, NULL },
+                { FDBR_OP_OPEN, 0x12, 0, out, NULL },
+                { FDBR_OP_OPEN, 0x22, 0, log, NULL },
+                { FDBR_OP_OPEN, 0x03, 0, rw, NULL },
+                { FDBR_OP_OPEN, 0x12, 0, made, NULL },
+                { FDBR_OP_OPEN, 0x16, 0600, made, NULL });
         fake_kill(&f);
 }
 END_TEST
