@@ -647,37 +647,28 @@ FDBR_EXPORT int fdbr_conn_open(fdbr_conn *conn, const char *path, int flags, mod
                               CB_PLAIN(callback), userdata);
 }
 
-FDBR_EXPORT int fdbr_conn_check(fdbr_conn *conn, const char *path, int flags,
-                                fdbr_callback_t callback, void *userdata) {
-        return conn_submit_op(conn, OP(.op = FDBR_OP_CHECK, .path = path, .flags = flags), CB_PLAIN(callback),
-                              userdata);
-}
+/* The ops on a path with flags, and those on a path alone: one line each,
+ * the same but for the op and the kind of answer. */
+#define CONN_PATH_FLAGS_OP(name, op_, callback_t, cb)                                                          \
+        FDBR_EXPORT int fdbr_conn_##name(fdbr_conn *conn, const char *path, int flags, callback_t callback,    \
+                                         void *userdata) {                                                     \
+                return conn_submit_op(conn, OP(.op = op_, .path = path, .flags = flags), cb(callback), userdata); \
+        }
+#define CONN_PATH_OP(name, op_, callback_t, cb)                                                                \
+        FDBR_EXPORT int fdbr_conn_##name(fdbr_conn *conn, const char *path, callback_t callback, void *userdata) { \
+                return conn_submit_op(conn, OP(.op = op_, .path = path), cb(callback), userdata);               \
+        }
 
-FDBR_EXPORT int fdbr_conn_stat(fdbr_conn *conn, const char *path, int flags,
-                               fdbr_stat_callback_t callback, void *userdata) {
-        return conn_submit_op(conn, OP(.op = FDBR_OP_STAT, .path = path, .flags = flags), CB_STAT(callback),
-                              userdata);
-}
-
-FDBR_EXPORT int fdbr_conn_readlink(fdbr_conn *conn, const char *path,
-                                   fdbr_data_callback_t callback, void *userdata) {
-        return conn_submit_op(conn, OP(.op = FDBR_OP_READLINK, .path = path), CB_DATA(callback), userdata);
-}
+CONN_PATH_FLAGS_OP(check, FDBR_OP_CHECK, fdbr_callback_t, CB_PLAIN)
+CONN_PATH_FLAGS_OP(stat, FDBR_OP_STAT, fdbr_stat_callback_t, CB_STAT)
+CONN_PATH_OP(readlink, FDBR_OP_READLINK, fdbr_data_callback_t, CB_DATA)
+CONN_PATH_OP(unlink, FDBR_OP_UNLINK, fdbr_callback_t, CB_PLAIN)
+CONN_PATH_OP(rmdir, FDBR_OP_RMDIR, fdbr_callback_t, CB_PLAIN)
 
 FDBR_EXPORT int fdbr_conn_mkdir(fdbr_conn *conn, const char *path, mode_t mode,
                                 fdbr_callback_t callback, void *userdata) {
         return conn_submit_op(conn, OP(.op = FDBR_OP_MKDIR, .path = path, .mode = mode), CB_PLAIN(callback),
                               userdata);
-}
-
-FDBR_EXPORT int fdbr_conn_unlink(fdbr_conn *conn, const char *path,
-                                 fdbr_callback_t callback, void *userdata) {
-        return conn_submit_op(conn, OP(.op = FDBR_OP_UNLINK, .path = path), CB_PLAIN(callback), userdata);
-}
-
-FDBR_EXPORT int fdbr_conn_rmdir(fdbr_conn *conn, const char *path,
-                                fdbr_callback_t callback, void *userdata) {
-        return conn_submit_op(conn, OP(.op = FDBR_OP_RMDIR, .path = path), CB_PLAIN(callback), userdata);
 }
 
 FDBR_EXPORT int fdbr_conn_rename(fdbr_conn *conn, const char *src, const char *dst, unsigned flags,

@@ -40,6 +40,7 @@ void defer_drop(struct conn *c) {
                         if (r->conn != c || !lane_cancel(j))
                                 continue;
                         conn_forget(c);
+                        s->n_withdrawn++;
                         defer_end(c, r);
                 }
         }
@@ -58,6 +59,7 @@ static void defer_complete(struct lane_job *j, int status) {
                 r->out.reason = r->out.status == 0 ? "completed after the timeout; result discarded"
                                                    : "failed after the timeout; result discarded";
                 r->out.status = ETIMEDOUT;
+                conn_server(c)->n_discarded++;
                 request_audit(r);
         } else
                 conn_answer(c, r);
@@ -82,6 +84,7 @@ static void defer_timeout(evutil_socket_t fd, short what, void *arg) {
         request_audit_as(r, &o);
         conn_answer_status(c, r->op, r->id, ETIMEDOUT);
         if (cancelled) {
+                conn_server(c)->n_withdrawn++;
                 defer_end(c, r);
                 return;
         }

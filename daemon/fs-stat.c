@@ -30,30 +30,14 @@ _Static_assert(sizeof(struct statx) == FDBR_WIRE_STATX_SIZE, "the reply carries 
  * to be on a local mount: a FUSE or NFS server is never asked anything
  * there.  Returns the O_PATH descriptor or -errno. */
 static int stat_reach(struct fsop *op, bool nofollow, struct statx *ret_sx) {
-        uint64_t resolve = fsop_resolve_flags(op);
-        const char *rel = op->path;
-        int mfd = AT_FDCWD;
-
-        if (op->cached && !(op->granted & POLICY_FOLLOW)) {
-                mfd = mounts_fast_dir(op->path, op->path_len, &rel);
-                op->path_local = mfd >= 0 ? 1 : -1;
-                if (mfd >= 0)
-                        resolve |= RESOLVE_NO_XDEV;
-                else {
-                        mfd = AT_FDCWD;
-                        rel = op->path;
-                }
-        }
-        _cleanup_close_ int fd = fsop_openat2(mfd, rel, O_PATH | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0), 0,
-                                              resolve);
-        if (fd == -EXDEV && mfd != AT_FDCWD)
-                return fsop_defer(op);
+        bool local = false;
+        _cleanup_close_ int fd = fsop_reach(op, O_PATH | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0), &local);
         if (fd < 0)
-                return fsop_resolve_error(op, fd, op->path, NULL);
+                return fd;
 
         if (statx(fd, "", AT_EMPTY_PATH | (op->cached ? AT_STATX_DONT_SYNC : 0), STAT_MASK, ret_sx) < 0)
                 return -errno;
-        if (op->cached && mfd == AT_FDCWD &&
+        if (op->cached && !local &&
             (!(ret_sx->stx_mask & STATX_MNT_ID) ||
              !mounts_is_local(ret_sx->stx_mnt_id, makedev(ret_sx->stx_dev_major, ret_sx->stx_dev_minor))))
                 return fsop_defer(op);

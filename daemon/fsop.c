@@ -421,25 +421,15 @@ static int finish(struct fsop *op, int fd) {
         return 0;
 }
 
-/* Reaches the file with O_PATH, which opens nothing (no device driver, no
- * FIFO, no FUSE open), and judges it; only then is it opened for real,
- * through that same descriptor.  Every open goes this way: a direct open
- * of a name that turns out to be a FIFO has already released the writer
- * blocked on it, and one of a device has already run its driver, before
- * the type could be looked at.
- *
- * On the loop it starts from the local mount holding the path, with
- * RESOLVE_NO_XDEV, so that the file is known to be on that mount (whose
- * opens never leave the kernel); where there is no such mount, or under
- * follow, the file's mount is looked up once it is reached. */
-static int open_via_path(struct fsop *op) {
-        int pflags = O_PATH | O_CLOEXEC | (op->flags & FDBR_F_DIRECTORY ? O_DIRECTORY : 0) |
-                     (op->flags & FDBR_F_NOFOLLOW ? O_NOFOLLOW : 0);
+/* Reaches op->path with O_PATH and pflags.  On the loop it starts from
+ * the local mount holding the path, with RESOLVE_NO_XDEV, so that the file
+ * is known to be on that mount (whose opens never leave the kernel);
+ * where there is no such mount, or under follow, *ret_local is false and
+ * the caller looks the file's mount up once it is reached. */
+static int reach(struct fsop *op, int pflags, bool *ret_local) {
         uint64_t resolve = resolve_flags(op);
         const char *rel = op->path;
         int mfd = AT_FDCWD;
-        struct finfo fi;
-        int r;
 
         if (op->cached && !following(op)) {
                 mfd = mounts_fast_dir(op->path, op->path_len, &rel);
@@ -451,16 +441,36 @@ static int open_via_path(struct fsop *op) {
                         rel = op->path;
                 }
         }
-        _cleanup_close_ int fd = sys_openat2(mfd, rel, pflags, 0, resolve);
+        int fd = sys_openat2(mfd, rel, pflags, 0, resolve);
         if (fd == -EXDEV && mfd != AT_FDCWD)
                 return defer(op); /* a mount the table does not know yet: anything may be there */
         if (fd < 0)
                 return map_resolve_error(op, fd, op->path, NULL);
+        *ret_local = mfd != AT_FDCWD;
+        return fd;
+}
+
+/* Reaches the file with O_PATH, which opens nothing (no device driver, no
+ * FIFO, no FUSE open), and judges it; only then is it opened for real,
+ * through that same descriptor.  Every open goes this way: a direct open
+ * of a name that turns out to be a FIFO has already released the writer
+ * blocked on it, and one of a device has already run its driver, before
+ * the type could be looked at. */
+static int open_via_path(struct fsop *op) {
+        int pflags = O_PATH | O_CLOEXEC | (op->flags & FDBR_F_DIRECTORY ? O_DIRECTORY : 0) |
+                     (op->flags & FDBR_F_NOFOLLOW ? O_NOFOLLOW : 0);
+        struct finfo fi;
+        bool local = false;
+        int r;
+
+        _cleanup_close_ int fd = reach(op, pflags, &local);
+        if (fd < 0)
+                return fd;
         r = inspect(op, fd, &fi);
         if (r < 0)
                 return r;
         /* A device's open runs its driver, which may wait: not on the loop. */
-        if (op->cached && ((mfd == AT_FDCWD && !mounts_is_local(fi.mnt_id, fi.dev)) ||
+        if (op->cached && ((!local && !mounts_is_local(fi.mnt_id, fi.dev)) ||
                            (!op->check_only && (S_ISCHR(fi.mode) || S_ISBLK(fi.mode)))))
                 return defer(op);
         r = verify(op, fd, &fi);
@@ -636,8 +646,8 @@ int fsop_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uin
         return sys_openat2(dirfd, path, flags, mode, resolve);
 }
 
-uint64_t fsop_resolve_flags(const struct fsop *op) {
-        return resolve_flags(op);
+int fsop_reach(struct fsop *op, int pflags, bool *ret_local) {
+        return reach(op, pflags, ret_local);
 }
 
 int fsop_deny(struct fsop *op, const char *reason) {

@@ -69,9 +69,11 @@ struct statx;
 
 /* openat2(2): a descriptor or -errno. */
 int fsop_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
-/* RESOLVE_* for op: symlinks only under follow, never magic links, on the
- * loop only from the dentry cache. */
-uint64_t fsop_resolve_flags(const struct fsop *op);
+/* op->path reached with O_PATH and pflags, as OPEN reaches it: a
+ * descriptor, or the answer (-EAGAIN deferred, a refusal, the kernel's
+ * error).  *ret_local: it is known to be on a local mount; otherwise a
+ * caller on the loop looks its mount up before trusting it. */
+int fsop_reach(struct fsop *op, int pflags, bool *ret_local);
 /* A refusal by policy (-EACCES, audited with reason). */
 int fsop_deny(struct fsop *op, const char *reason);
 /* -EAGAIN with op->deferred set: run again in a worker. */

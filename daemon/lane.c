@@ -5,15 +5,20 @@
 
 #include "macro.h"
 
-static void lane_hold(struct uidtab_entry *ue, unsigned i, struct lane_job *j) {
+static void lane_hold(struct lane *l, struct uidtab_entry *ue, struct lane_job *j) {
+        unsigned i = l->index;
+
         j->held = true;
         j->held_next = NULL;
         *ue->lanes[i].held_tail = j;
         ue->lanes[i].held_tail = &j->held_next;
         ue->lanes[i].n_held++;
+        l->n_held++;
 }
 
-static bool lane_unhold(struct uidtab_entry *ue, unsigned i, struct lane_job *j) {
+static bool lane_unhold(struct lane *l, struct uidtab_entry *ue, struct lane_job *j) {
+        unsigned i = l->index;
+
         for (struct lane_job **p = &ue->lanes[i].held_head; *p; p = &(*p)->held_next)
                 if (*p == j) {
                         *p = j->held_next;
@@ -22,6 +27,7 @@ static bool lane_unhold(struct uidtab_entry *ue, unsigned i, struct lane_job *j)
                         j->held_next = NULL;
                         j->held = false;
                         ue->lanes[i].n_held--;
+                        l->n_held--;
                         return true;
                 }
         return false;
@@ -34,7 +40,11 @@ static void lane_pool_run(struct pool_job *pj) {
                 j->run(j);
 }
 
-static void lane_pool_complete(struct pool_job *pj);
+/* A job of ue enters or leaves the pool. */
+static void lane_count(struct lane *l, struct uidtab_entry *ue, int delta) {
+        ue->lanes[l->index].running += (unsigned) delta;
+        l->n_running += (unsigned) delta;
+}
 
 /* Gives ue's freed share to the job of ue that waited longest. */
 static void lane_run_held(struct lane *l, struct uidtab_entry *ue) {
@@ -42,9 +52,9 @@ static void lane_run_held(struct lane *l, struct uidtab_entry *ue) {
 
         while (ue->lanes[i].held_head && ue->lanes[i].running < l->share) {
                 struct lane_job *j = ue->lanes[i].held_head;
-                lane_unhold(ue, i, j);
+                lane_unhold(l, ue, j);
                 if (pool_submit(&l->pool, &j->pj) == 0) {
-                        ue->lanes[i].running++;
+                        lane_count(l, ue, 1);
                         continue;
                 }
                 /* No thread at all: say so rather than wait forever. */
@@ -57,7 +67,7 @@ static void lane_pool_complete(struct pool_job *pj) {
         struct lane *l = j->lane;
         struct uidtab_entry *ue = j->ue;
 
-        ue->lanes[l->index].running--;
+        lane_count(l, ue, -1);
         lane_run_held(l, ue);
         j->complete(j, 0);
         uidtab_put(l->uids, ue);
@@ -81,13 +91,13 @@ int lane_submit(struct lane *l, struct uidtab_entry *ue, struct lane_job *j) {
         j->pj.run = lane_pool_run;
         j->pj.complete = lane_pool_complete;
         if (ue->lanes[i].running >= l->share) {
-                lane_hold(ue, i, j);
+                lane_hold(l, ue, j);
                 return 0;
         }
         int r = pool_submit(&l->pool, &j->pj);
         if (r < 0)
                 return r;
-        ue->lanes[i].running++;
+        lane_count(l, ue, 1);
         return 0;
 }
 
@@ -97,13 +107,13 @@ bool lane_cancel(struct lane_job *j) {
 
         atomic_store(&j->cancelled, true);
         if (j->held) {
-                lane_unhold(ue, l->index, j);
+                lane_unhold(l, ue, j);
                 uidtab_put(l->uids, ue);
                 return true;
         }
         if (!pool_cancel(&l->pool, &j->pj))
                 return false;
-        ue->lanes[l->index].running--;
+        lane_count(l, ue, -1);
         lane_run_held(l, ue);
         uidtab_put(l->uids, ue);
         return true;

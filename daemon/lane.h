@@ -33,6 +33,8 @@ struct lane {
         struct uidtab *uids;
         unsigned index;                 /* into uidtab_entry's per-lane counts */
         unsigned share;
+        unsigned n_running;             /* every user's jobs handed to the pool */
+        unsigned n_held;                /* every user's jobs waiting for a share */
 };
 
 int lane_init(struct lane *l, struct event_base *base, struct uidtab *uids, unsigned index,

@@ -67,10 +67,22 @@ static const char *owner_name(uid_t uid, gid_t gid, char *buf, size_t size) {
  * EACCES before it ever reaches us, so nothing of ours would show why.
  * Only "other" is judged: a socket meant for one group is still worth a
  * word, since the policy, not the file mode, is where access is decided. */
+/* What at path keeps other users out, whatever the policy grants them, and
+ * how the unit or chmod gives them in. */
+static void warn_mode(const char *path, const struct stat *st, const char *what, const char *effect,
+                      const char *setting, const char *mode, const char *chmod_mode) {
+        char who[128];
+
+        log_msg(LOG_WARNING,
+                "%s: %s has mode %04o, owner %s: other users cannot %s (EACCES) whatever the policy grants "
+                "them; give it mode %s (%s=%s in the .socket unit, or chmod %s %s)",
+                path, what, (unsigned) (st->st_mode & 07777), owner_name(st->st_uid, st->st_gid, who, sizeof who),
+                effect, mode, setting, mode, chmod_mode, path);
+}
+
 static void warn_unreachable(int fd) {
         struct sockaddr_un sa = {};
         socklen_t len = sizeof sa;
-        char who[128];
         struct stat st;
 
         if (getsockname(fd, (struct sockaddr *) &sa, &len) < 0 || len <= offsetof(struct sockaddr_un, sun_path) ||
@@ -91,22 +103,13 @@ static void warn_unreachable(int fd) {
         if (!S_ISSOCK(st.st_mode))
                 return;
         if (!(st.st_mode & S_IWOTH))
-                log_msg(LOG_WARNING,
-                        "%s: passed socket has mode %04o, owner %s: other users cannot connect (EACCES) "
-                        "whatever the policy grants them; give it mode 0666 (SocketMode=0666 in the "
-                        ".socket unit, or chmod 0666 %s)",
-                        path, (unsigned) (st.st_mode & 07777),
-                        owner_name(st.st_uid, st.st_gid, who, sizeof who), path);
+                warn_mode(path, &st, "passed socket", "connect", "SocketMode", "0666", "0666");
 
         for (char *slash = strrchr(path, '/'); slash && slash > path; slash = strrchr(path, '/')) {
                 *slash = 0;
                 if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH))
-                        log_msg(LOG_WARNING,
-                                "%s: directory of the passed socket has mode %04o, owner %s: other users "
-                                "cannot reach the socket (EACCES); give it mode 0755 (DirectoryMode=0755 "
-                                "in the .socket unit, or chmod o+x %s)",
-                                path, (unsigned) (st.st_mode & 07777),
-                                owner_name(st.st_uid, st.st_gid, who, sizeof who), path);
+                        warn_mode(path, &st, "directory of the passed socket", "reach the socket",
+                                  "DirectoryMode", "0755", "o+x");
         }
 }
 

@@ -106,6 +106,7 @@ static void server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struc
  * pause the loop would spin on it.  Resume on a timer, or earlier when a
  * connection closes and gives a descriptor back. */
 static void server_pause_accept(struct server *s) {
+        s->n_accept_pauses++;
         evconnlistener_disable(s->listener);
         event_add(&s->accept_retry, &(struct timeval) { 0, ACCEPT_RETRY_MS * 1000 });
 }
@@ -340,6 +341,17 @@ void server_status_text(const struct server *s, FILE *f) {
         fprintf(f, "denied=%llu\n", (unsigned long long) s->n_denied);
         fprintf(f, "in_workers=%llu\n", (unsigned long long) s->n_deferred);
         fprintf(f, "timed_out=%llu\n", (unsigned long long) s->n_timed_out);
+        fprintf(f, "withdrawn=%llu\n", (unsigned long long) s->n_withdrawn);
+        fprintf(f, "discarded=%llu\n", (unsigned long long) s->n_discarded);
+        fprintf(f, "accept_pauses=%llu\n", (unsigned long long) s->n_accept_pauses);
+        const struct {
+                const char *name;
+                const struct lane *lane;
+        } lanes[] = { { "general", &s->general }, { "local", &s->local }, { "closer", &s->closer } };
+        for (size_t i = 0; i < ELEMENTSOF(lanes); i++) {
+                fprintf(f, "lane_%s_running=%u\n", lanes[i].name, lanes[i].lane->n_running);
+                fprintf(f, "lane_%s_waiting=%u\n", lanes[i].name, lanes[i].lane->n_held);
+        }
         fprintf(f, "policy_generation=%u\n", s->generation);
         fprintf(f, "policy_rules=%zu\n", policy_rule_count(s->policy));
         fprintf(f, "descriptors_held=%u\n", s->held_fds);

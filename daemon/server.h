@@ -105,6 +105,9 @@ struct server {
         uint64_t n_denied;
         uint64_t n_deferred;              /* requests that went to a worker */
         uint64_t n_timed_out;
+        uint64_t n_withdrawn;             /* deferred, never started: timed out or client gone */
+        uint64_t n_discarded;             /* finished after the client heard ETIMEDOUT */
+        uint64_t n_accept_pauses;         /* accepting paused, out of descriptors */
         /* Answers by op and verdict (STATUS). */
         uint64_t n_op[FDBR_OP_MAX + 1][3];
         time_t started;                   /* CLOCK_MONOTONIC seconds */

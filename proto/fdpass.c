@@ -153,33 +153,45 @@ int fdpass_recv(int sock, void *buf, size_t size, bool want_fd, struct fdpass_ms
         return 0;
 }
 
+/* The headers of a batch of records, each with its own buffer and
+ * control space; at most FDPASS_BATCH_MAX, at least one. */
+struct batch {
+        struct iovec iov[FDPASS_BATCH_MAX];
+        struct mmsghdr mm[FDPASS_BATCH_MAX];
+};
+
+static int batch_check(size_t count) {
+        return count == 0 || count > FDPASS_BATCH_MAX ? -EINVAL : 0;
+}
+
+static struct msghdr *batch_record(struct batch *b, size_t i, void *buf, size_t len) {
+        b->iov[i] = (struct iovec) { .iov_base = buf, .iov_len = len };
+        b->mm[i] = (struct mmsghdr) { .msg_hdr = { .msg_iov = &b->iov[i], .msg_iovlen = 1 } };
+        return &b->mm[i].msg_hdr;
+}
+
 int fdpass_recv_many(int sock, void *const *bufs, size_t size, size_t count, bool want_fd,
                      struct fdpass_msg *ret) {
         union control_buf control[FDPASS_BATCH_MAX];
-        struct iovec iov[FDPASS_BATCH_MAX];
-        struct mmsghdr mm[FDPASS_BATCH_MAX];
-        int n;
+        struct batch b;
+        int n = batch_check(count);
 
-        if (count == 0 || count > FDPASS_BATCH_MAX)
-                return -EINVAL;
-        for (size_t i = 0; i < count; i++) {
-                iov[i] = (struct iovec) { .iov_base = bufs[i], .iov_len = size };
-                mm[i] = (struct mmsghdr) { .msg_hdr = {
-                        .msg_iov = &iov[i],
-                        .msg_iovlen = 1,
-                        .msg_control = control[i].buf,
-                        .msg_controllen = sizeof control[i].buf,
-                } };
+        for (size_t i = 0; n == 0 && i < count; i++) {
+                struct msghdr *mh = batch_record(&b, i, bufs[i], size);
+                mh->msg_control = control[i].buf;
+                mh->msg_controllen = sizeof control[i].buf;
         }
+        if (n < 0)
+                return n;
 
         do
-                n = recvmmsg(sock, mm, (unsigned) count, MSG_CMSG_CLOEXEC, NULL);
+                n = recvmmsg(sock, b.mm, (unsigned) count, MSG_CMSG_CLOEXEC, NULL);
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
 
         for (int i = 0; i < n; i++) {
-                ret[i] = check_received(&mm[i].msg_hdr, mm[i].msg_len, want_fd);
+                ret[i] = check_received(&b.mm[i].msg_hdr, b.mm[i].msg_len, want_fd);
                 /* After EOF the kernel repeats empty records: one is enough. */
                 if (ret[i].len == 0)
                         return i + 1;
@@ -189,24 +201,22 @@ int fdpass_recv_many(int sock, void *const *bufs, size_t size, size_t count, boo
 
 int fdpass_send_many(int sock, const struct fdpass_out *out, size_t count) {
         union control_one control[FDPASS_BATCH_MAX];
-        struct iovec iov[FDPASS_BATCH_MAX];
-        struct mmsghdr mm[FDPASS_BATCH_MAX];
-        int n;
+        struct batch b;
+        int n = batch_check(count);
 
-        if (count == 0 || count > FDPASS_BATCH_MAX)
-                return -EINVAL;
-        for (size_t i = 0; i < count; i++) {
+        for (size_t i = 0; n == 0 && i < count; i++) {
                 if (out[i].len == 0)
                         return -EINVAL;
-                iov[i] = (struct iovec) { .iov_base = (void *) out[i].buf, .iov_len = out[i].len };
-                mm[i] = (struct mmsghdr) { .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+                struct msghdr *mh = batch_record(&b, i, (void *) out[i].buf, out[i].len);
                 if (out[i].fd >= 0)
-                        (void) fdpass_cmsg_rights(&mm[i].msg_hdr, control[i].buf, sizeof control[i].buf,
-                                                  &out[i].fd, 1); /* fits */
+                        (void) fdpass_cmsg_rights(mh, control[i].buf, sizeof control[i].buf, &out[i].fd,
+                                                  1); /* fits */
         }
+        if (n < 0)
+                return n;
 
         do
-                n = sendmmsg(sock, mm, (unsigned) count, MSG_NOSIGNAL);
+                n = sendmmsg(sock, b.mm, (unsigned) count, MSG_NOSIGNAL);
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;

@@ -135,26 +135,34 @@ int wire_request_check(uint16_t op, uint32_t flags, uint32_t mode, const char *p
         }
 }
 
-int wire_request_decode(const void *buf, size_t len, struct wire_request *ret) {
-        const uint8_t *p = buf;
-        int r;
+/* What every record starts with: the magic (else -EPROTO: not ours),
+ * this version (-EPROTONOSUPPORT), op and id, and the length of what
+ * follows the header, which must be the rest of the record (-EINVAL). */
+static int get_record(const uint8_t *p, size_t len, uint16_t *ret_op, uint32_t *ret_id, uint32_t *ret_tail_len) {
+        _Static_assert(FDBR_WIRE_OFF_PATH_LEN == FDBR_WIRE_OFF_DATA_LEN, "one length word for both directions");
 
         if (len < FDBR_WIRE_HEADER_SIZE || memcmp(p + FDBR_WIRE_OFF_MAGIC, FDBR_WIRE_MAGIC, 4) != 0)
                 return -EPROTO;
         if (get16(p + FDBR_WIRE_OFF_VERSION) != FDBR_WIRE_VERSION)
                 return -EPROTONOSUPPORT;
-
-        struct wire_request req = {
-                .op = get16(p + FDBR_WIRE_OFF_OP),
-                .id = get32(p + FDBR_WIRE_OFF_ID),
-                .flags = get32(p + FDBR_WIRE_OFF_FLAGS),
-                .mode = get32(p + FDBR_WIRE_OFF_MODE),
-                .path_len = get32(p + FDBR_WIRE_OFF_PATH_LEN),
-                .path = (const char *) p + FDBR_WIRE_OFF_PATH,
-        };
-
-        if (req.path_len != len - FDBR_WIRE_HEADER_SIZE)
+        uint32_t tail = get32(p + FDBR_WIRE_OFF_DATA_LEN);
+        if (tail != len - FDBR_WIRE_HEADER_SIZE)
                 return -EINVAL;
+        *ret_op = get16(p + FDBR_WIRE_OFF_OP);
+        *ret_id = get32(p + FDBR_WIRE_OFF_ID);
+        *ret_tail_len = tail;
+        return 0;
+}
+
+int wire_request_decode(const void *buf, size_t len, struct wire_request *ret) {
+        const uint8_t *p = buf;
+        struct wire_request req = { .path = (const char *) p + FDBR_WIRE_OFF_PATH };
+
+        int r = get_record(p, len, &req.op, &req.id, &req.path_len);
+        if (r < 0)
+                return r;
+        req.flags = get32(p + FDBR_WIRE_OFF_FLAGS);
+        req.mode = get32(p + FDBR_WIRE_OFF_MODE);
 
         r = wire_request_check(req.op, req.flags, req.mode, req.path, req.path_len);
         if (r < 0)
@@ -192,21 +200,12 @@ size_t wire_reply_encode(void *buf, const struct wire_reply *r) {
 
 int wire_reply_decode(const void *buf, size_t len, struct wire_reply *ret) {
         const uint8_t *p = buf;
+        struct wire_reply r = { .data = p + FDBR_WIRE_OFF_DATA };
 
-        if (len < FDBR_WIRE_HEADER_SIZE || memcmp(p + FDBR_WIRE_OFF_MAGIC, FDBR_WIRE_MAGIC, 4) != 0 ||
-            get16(p + FDBR_WIRE_OFF_VERSION) != FDBR_WIRE_VERSION)
+        if (get_record(p, len, &r.op, &r.id, &r.data_len) < 0)
                 return -EBADMSG;
-
-        struct wire_reply r = {
-                .op = get16(p + FDBR_WIRE_OFF_OP),
-                .id = get32(p + FDBR_WIRE_OFF_ID),
-                .status = get32(p + FDBR_WIRE_OFF_STATUS),
-                .nfds = get32(p + FDBR_WIRE_OFF_NFDS),
-                .data_len = get32(p + FDBR_WIRE_OFF_DATA_LEN),
-                .data = p + FDBR_WIRE_OFF_DATA,
-        };
-        if (r.data_len != len - FDBR_WIRE_HEADER_SIZE)
-                return -EBADMSG;
+        r.status = get32(p + FDBR_WIRE_OFF_STATUS);
+        r.nfds = get32(p + FDBR_WIRE_OFF_NFDS);
         /* A descriptor only ever comes with success. */
         if (r.nfds > 1 || (r.nfds == 1 && r.status != 0))
                 return -EBADMSG;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "fdpass.h"
+#include "macro.h"
 #include "testutil.h"
 
 static long long now_ms(void) {
@@ -222,9 +223,8 @@ int tu_send(int fd, uint16_t op, uint32_t id, uint32_t flags, uint32_t mode, con
         return fdpass_send(fd, buf, (size_t) n, -1);
 }
 
-int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms) {
-        /* Room for any reply, data and all: a STAT's, a STATUS's. */
-        static _Thread_local uint8_t buf[FDBR_WIRE_REPLY_MAX];
+/* One reply into buf; r->data points into it. */
+static int recv_reply(int fd, uint8_t *buf, size_t size, struct wire_reply *r, int *ret_fd, int timeout_ms) {
         struct fdpass_msg m;
         struct pollfd p = { .fd = fd, .events = POLLIN };
 
@@ -233,7 +233,7 @@ int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms) {
                 return -ETIMEDOUT;
         if (k < 0)
                 return -errno;
-        k = fdpass_recv(fd, buf, sizeof buf, true, &m);
+        k = fdpass_recv(fd, buf, size, true, &m);
         if (k < 0)
                 return k;
         if (m.len == 0)
@@ -243,14 +243,54 @@ int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms) {
                         close(m.fd);
                 return -EBADMSG;
         }
-        /* The data stays in this frame's buffer: never hand out a pointer
-         * to it. */
-        r->data = NULL;
         if (ret_fd)
                 *ret_fd = m.fd;
         else if (m.fd >= 0)
                 close(m.fd);
         return 0;
+}
+
+int tu_recv(int fd, struct wire_reply *r, int *ret_fd, int timeout_ms) {
+        /* Room for any reply, data and all: a STAT's, a STATUS's. */
+        static _Thread_local uint8_t buf[FDBR_WIRE_REPLY_MAX];
+
+        int k = recv_reply(fd, buf, sizeof buf, r, ret_fd, timeout_ms);
+        /* The data stays in this frame's buffer: never hand out a pointer
+         * to it. */
+        r->data = NULL;
+        return k;
+}
+
+long long tu_status_on(int fd, const char *key) {
+        static uint8_t buf[FDBR_WIRE_REPLY_MAX + 1];
+        struct wire_reply r;
+
+        ck_assert_int_eq(tu_send(fd, FDBR_OP_STATUS, 1, 0, 0, NULL), 0);
+        int k = recv_reply(fd, buf, sizeof buf - 1, &r, NULL, 10000);
+        ck_assert_msg(k == 0 && r.status == 0, "STATUS: %s, status %u", strerror(-k), k == 0 ? r.status : 0);
+        char *text = (char *) buf + FDBR_WIRE_OFF_DATA;
+        text[r.data_len] = 0;
+        size_t len = strlen(key);
+        for (const char *line = text, *nl; line; line = (nl = strchr(line, '\n')) ? nl + 1 : NULL)
+                if (strncmp(line, key, len) == 0 && line[len] == '=')
+                        return strtoll(line + len + 1, NULL, 10);
+        return -1;
+}
+
+long long tu_status(const char *socket_path, const char *key) {
+        int fd = tu_connect_ok(socket_path);
+        long long v = tu_status_on(fd, key);
+        close(fd);
+        return v;
+}
+
+void tu_status_wait(const char *socket_path, const char *key, long long want, int timeout_ms) {
+        long long end = tu_now_ms() + timeout_ms, v;
+        while ((v = tu_status(socket_path, key)) != want) {
+                ck_assert_msg(tu_now_ms() < end, "STATUS %s=%lld, still not %lld after %d ms", key, v, want,
+                              timeout_ms);
+                usleep(5000);
+        }
 }
 
 int tu_request(int fd, uint16_t op, uint32_t flags, uint32_t mode, const char *path, int *ret_fd) {
@@ -380,23 +420,6 @@ int tu_wait_fds(pid_t pid, int want, int timeout_ms) {
         return n;
 }
 
-long long tu_cpu_ticks(pid_t pid) {
-        char path[64], buf[1024];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        ck_assert_int_gt(n, 0);
-        buf[n] = 0;
-        /* The command name may hold anything up to its last ')'. */
-        const char *p = strrchr(buf, ')');
-        ck_assert_ptr_nonnull(p);
-        unsigned long long utime, stime;
-        ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime), 2);
-        return (long long) (utime + stime);
-}
-
 void tu_private_mounts(void) {
         ck_assert_msg(unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS): %s", strerror(errno));
         ck_assert_msg(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "private /: %s", strerror(errno));
@@ -485,6 +508,30 @@ void tu_daemon_expect_baseline(struct tu_daemon *d, const char *after) {
                              "the end of its log:\n%s", after, n, d->baseline, now, d->baseline_fds,
                              log + (len > 2000 ? len - 2000 : 0));
         }
+}
+
+char *tu_daemon_path(const struct tu_daemon *d, const char *rel) {
+        return tu_strdupf("%s/%s", d->dir, rel);
+}
+
+int tu_request_in(const struct tu_daemon *d, int fd, uint16_t op, uint32_t flags, uint32_t mode, const char *rel,
+                  int *ret_fd) {
+        _cleanup_free_ char *path = tu_daemon_path(d, rel);
+        return tu_request(fd, op, flags, mode, path, ret_fd);
+}
+
+int tu_child_expect(const struct tu_daemon *d, const struct tu_want *want, size_t n) {
+        _cleanup_close_ int s = tu_connect(d->socket);
+        TU_REQUIRE(s >= 0, "connect: %s", strerror(-s));
+        for (size_t i = 0; i < n; i++) {
+                int fd = -1;
+                int st = tu_request_in(d, s, want[i].op, want[i].flags, want[i].mode, want[i].rel, &fd);
+                if (fd >= 0)
+                        close(fd);
+                TU_REQUIRE(st == (int) want[i].status, "%s: status %d, not %u", want[i].what, st, want[i].status);
+                TU_REQUIRE((st == 0) == (fd >= 0), "%s: descriptor %d with status %d", want[i].what, fd, st);
+        }
+        return 0;
 }
 
 int tu_connect_ok(const char *socket_path) {

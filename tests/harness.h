@@ -147,9 +147,6 @@ long long tu_now_ms(void);
  * passed; returns the last count seen. */
 int tu_wait_fds(pid_t pid, int want, int timeout_ms);
 
-/* utime + stime of pid, in clock ticks. */
-long long tu_cpu_ticks(pid_t pid);
-
 /* Moves this process (and every child it starts from now on) into a mount
  * namespace of its own with private propagation: mounts made for a test
  * vanish with its processes even when it fails half-way. */
@@ -176,6 +173,38 @@ void tu_daemon_baseline(struct tu_daemon *d, const char *path);
 /* Fails the test unless the daemon is back to its baseline within 15 s,
  * naming what it holds now and before, and the end of its log. */
 void tu_daemon_expect_baseline(struct tu_daemon *d, const char *after);
+
+/* The number under key in the broker's STATUS reply (asked as root, on a
+ * connection of its own), -1 when the reply has no such key. */
+long long tu_status(const char *socket_path, const char *key);
+
+/* The same, asked on the client connection fd (a root client's). */
+long long tu_status_on(int fd, const char *key);
+
+/* Polls STATUS until key equals want; fails the test after timeout_ms. */
+void tu_status_wait(const char *socket_path, const char *key, long long want, int timeout_ms);
+
+/* rel in d's scratch directory (malloc'ed). */
+char *tu_daemon_path(const struct tu_daemon *d, const char *rel);
+
+/* tu_request for rel in d's scratch directory. */
+int tu_request_in(const struct tu_daemon *d, int fd, uint16_t op, uint32_t flags, uint32_t mode, const char *rel,
+                  int *ret_fd);
+
+/* A request for a file in a test daemon's directory and the answer it
+ * must get (with a descriptor when it is 0). */
+struct tu_want {
+        uint16_t op;
+        uint32_t flags, mode;
+        const char *rel;
+        uint32_t status;
+        const char *what; /* for the message */
+};
+
+/* In a tu_run_as child: sends each request to d on one connection, in
+ * order; the first answer that is not the one wanted fails the child.
+ * Returns what a tu_child_fn returns. */
+int tu_child_expect(const struct tu_daemon *d, const struct tu_want *want, size_t n);
 
 /* tu_connect that must succeed. */
 int tu_connect_ok(const char *socket_path);

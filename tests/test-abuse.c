@@ -40,9 +40,7 @@ static const char policy_text[] =
 
 static struct tu_daemon D;
 
-static char *path_of(const char *rel) {
-        return tu_strdupf("%s/%s", D.dir, rel);
-}
+#define path_of(rel) tu_daemon_path(&D, rel)
 
 static void make_tree(void) {
         static const char *const dirs[] = { "data", "data/out", "data/dirs", "data/dirs/inner" };

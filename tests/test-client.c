@@ -1371,23 +1371,15 @@ START_TEST(test_connect_errors) {
         ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, missing, 1), 0);
         ck_assert_int_eq(fdbr_conn_new(base, NULL, &conn), -ECONNREFUSED);
 
-        errno = 0;
-        ck_assert_int_eq(fdbr_open("/etc/passwd", O_RDONLY, 0), -1);
-        ck_assert_int_eq(errno, ECONNREFUSED);
+        FAILS_WITH(fdbr_open("/etc/passwd", O_RDONLY, 0), ECONNREFUSED);
         struct stat st;
-        errno = 0;
-        ck_assert_int_eq(fdbr_stat("/etc/passwd", &st), -1);
-        ck_assert_int_eq(errno, ECONNREFUSED);
-        errno = 0;
-        ck_assert_int_eq(fdbr_unlink("/etc/passwd"), -1);
-        ck_assert_int_eq(errno, ECONNREFUSED);
+        FAILS_WITH(fdbr_stat("/etc/passwd", &st), ECONNREFUSED);
+        FAILS_WITH(fdbr_unlink("/etc/passwd"), ECONNREFUSED);
         errno = 0;
         ck_assert_ptr_null(fdbr_status());
         ck_assert_int_eq(errno, ECONNREFUSED);
         ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, stale, 1), 0);
-        errno = 0;
-        ck_assert_int_eq(fdbr_check("/etc/passwd", O_RDONLY), -1);
-        ck_assert_int_eq(errno, ECONNREFUSED);
+        FAILS_WITH(fdbr_check("/etc/passwd", O_RDONLY), ECONNREFUSED);
 
         ck_assert_int_eq(tu_count_fds(getpid()), n0);
         event_base_free(base);
@@ -1436,19 +1428,11 @@ START_TEST(test_blocking) {
         ck_assert_int_eq(stat(created, &st), 0);
         ck_assert_int_eq(st.st_size, 3);
 
-        errno = 0;
-        ck_assert_int_eq(fdbr_open(eacces, O_RDONLY, 0), -1);
-        ck_assert_int_eq(errno, EACCES);
+        FAILS_WITH(fdbr_open(eacces, O_RDONLY, 0), EACCES);
         ck_assert_int_eq(fdbr_check(path, O_RDONLY), 0);
-        errno = 0;
-        ck_assert_int_eq(fdbr_check(enoent, O_WRONLY), -1);
-        ck_assert_int_eq(errno, ENOENT);
-        errno = 0;
-        ck_assert_int_eq(fdbr_open("relative/path", O_RDONLY, 0), -1);
-        ck_assert_int_eq(errno, EINVAL);
-        errno = 0;
-        ck_assert_int_eq(fdbr_check(path, O_RDONLY | O_SYNC), -1);
-        ck_assert_int_eq(errno, EINVAL);
+        FAILS_WITH(fdbr_check(enoent, O_WRONLY), ENOENT);
+        FAILS_WITH(fdbr_open("relative/path", O_RDONLY, 0), EINVAL);
+        FAILS_WITH(fdbr_check(path, O_RDONLY | O_SYNC), EINVAL);
 
         ck_assert_int_eq(tu_count_fds(getpid()), n0);
         fake_kill(&f);
@@ -1968,9 +1952,40 @@ static void wire_log_expect(struct wire_log *l, uint16_t op, uint32_t flags, uin
                 ck_assert_mem_eq(rec + 24, path, path_len);
 }
 
-static void wire_log_expect_path(struct wire_log *l, uint16_t op, uint32_t flags, uint32_t mode, const char *path) {
-        wire_log_expect(l, op, flags, mode, path, path ? strlen(path) : 0);
+/* One request the fake broker logged: its op, flags, mode and path
+ * (NULL: none), and for RENAME the second path, after a NUL. */
+struct sent {
+        uint16_t op;
+        uint32_t flags, mode;
+        const char *path, *path2;
+};
+
+/* f logged these requests first, in this order; with only, nothing else. */
+static void expect_sent(const struct fake *f, bool only, const struct sent *want, size_t n) {
+        struct wire_log l;
+        char paths[2 * FDBR_WIRE_PATH_MAX + 2];
+
+        wire_log_read(f, &l);
+        for (size_t i = 0; i < n; i++) {
+                const struct sent *w = &want[i];
+                if (w->path2) {
+                        int k = snprintf(paths, sizeof paths, "%s%c%s", w->path, 0, w->path2);
+                        wire_log_expect(&l, w->op, w->flags, w->mode, paths, (size_t) k);
+                } else
+                        wire_log_expect(&l, w->op, w->flags, w->mode, w->path, w->path ? strlen(w->path) : 0);
+        }
+        if (only)
+                ck_assert_uint_eq(l.pos, l.len);
+        free(l.data);
 }
+
+#define EXPECT_SENT_AS(f, only, ...)                                           \
+        do {                                                                   \
+                const struct sent want_[] = { __VA_ARGS__ };                   \
+                expect_sent((f), (only), want_, ELEMENTSOF(want_));            \
+        } while (0)
+#define EXPECT_SENT(f, ...) EXPECT_SENT_AS(f, true, __VA_ARGS__)
+#define EXPECT_SENT_FIRST(f, ...) EXPECT_SENT_AS(f, false, __VA_ARGS__)
 
 struct got {
         int calls;
@@ -2095,25 +2110,17 @@ START_TEST(test_ops_async) {
 
         fake_hang_up(&f);
 
-        struct wire_log l;
-        wire_log_read(&f, &l);
-        char paths[2 * FDBR_WIRE_PATH_MAX + 2];
-        wire_log_expect_path(&l, 4, 0, 0, link);
-        wire_log_expect_path(&l, 4, 0x80, 0, link);
-        wire_log_expect_path(&l, 5, 0, 0, link);
-        wire_log_expect_path(&l, 6, 0, 0750, d);
-        wire_log_expect_path(&l, 7, 0, 0, gone);
-        wire_log_expect_path(&l, 8, 0, 0, old_d);
-        int k = snprintf(paths, sizeof paths, "%s%c%s", a, 0, b);
-        wire_log_expect(&l, 9, 0, 0, paths, (size_t) k);
-        k = snprintf(paths, sizeof paths, "%s%c%s", b, 0, link);
-        wire_log_expect(&l, 9, 0x08, 0, paths, (size_t) k);
-        wire_log_expect_path(&l, 10, 0, 0, NULL);
-        wire_log_expect_path(&l, 11, 0, 0, NULL);
-        wire_log_expect_path(&l, 4, 0, 0, denied);
-        wire_log_expect_path(&l, 5, 0, 0, denied);
-        ck_assert_uint_eq(l.pos, l.len);
-        free(l.data);
+        /* In the order sent: STAT following the link and not, READLINK,
+         * MKDIR, UNLINK, RMDIR, two RENAMEs, STATUS, GRANTS, and the
+         * denied STAT and READLINK. */
+        EXPECT_SENT(&f,
+                { FDBR_OP_STAT, 0, 0, link, NULL }, { FDBR_OP_STAT, FDBR_F_NOFOLLOW, 0, link, NULL },
+                { FDBR_OP_READLINK, 0, 0, link, NULL },
+                { FDBR_OP_MKDIR, 0, 0750, d, NULL },
+                { FDBR_OP_UNLINK, 0, 0, gone, NULL }, { FDBR_OP_RMDIR, 0, 0, old_d, NULL },
+                { FDBR_OP_RENAME, 0, 0, a, b }, { FDBR_OP_RENAME, FDBR_F_EXCL, 0, b, link },
+                { FDBR_OP_STATUS, 0, 0, NULL, NULL }, { FDBR_OP_GRANTS, 0, 0, NULL, NULL },
+                { FDBR_OP_STAT, 0, 0, denied, NULL }, { FDBR_OP_READLINK, 0, 0, denied, NULL });
         fake_kill(&f);
 }
 END_TEST
@@ -2148,9 +2155,7 @@ START_TEST(test_ops_blocking) {
         ck_assert(S_ISLNK(st.st_mode));
         ck_assert_int_eq(fdbr_statx(link, AT_SYMLINK_NOFOLLOW, &stx), 0);
         ck_assert(S_ISLNK(stx.stx_mode));
-        errno = 0;
-        ck_assert_int_eq(fdbr_stat(missing, &st), -1);
-        ck_assert_int_eq(errno, ENOENT);
+        FAILS_WITH(fdbr_stat(missing, &st), ENOENT);
 
         /* readlink(2): truncated silently, no NUL added. */
         memset(buf, '#', sizeof buf);
@@ -2161,26 +2166,18 @@ START_TEST(test_ops_blocking) {
         ck_assert_int_eq(fdbr_readlink(link, full, sizeof full), (ssize_t) strlen(a));
         ck_assert_mem_eq(full, a, strlen(a));
         /* Not a link: EINVAL from a broker that knows READLINK. */
-        errno = 0;
-        ck_assert_int_eq(fdbr_readlink(a, full, sizeof full), -1);
-        ck_assert_int_eq(errno, EINVAL);
+        FAILS_WITH(fdbr_readlink(a, full, sizeof full), EINVAL);
 
         ck_assert_int_eq(fdbr_mkdir(d, 0700), 0);
-        errno = 0;
-        ck_assert_int_eq(fdbr_mkdir(d, 0700), -1);
-        ck_assert_int_eq(errno, EEXIST);
+        FAILS_WITH(fdbr_mkdir(d, 0700), EEXIST);
         ck_assert_int_eq(fdbr_rename(a, b, FDBR_RENAME_NOREPLACE), 0);
         ck_assert_int_eq(access(b, F_OK), 0);
-        errno = 0;
-        ck_assert_int_eq(fdbr_rename(b, link, FDBR_RENAME_NOREPLACE), -1);
-        ck_assert_int_eq(errno, EEXIST);
+        FAILS_WITH(fdbr_rename(b, link, FDBR_RENAME_NOREPLACE), EEXIST);
         ck_assert_int_eq(fdbr_rename(b, a, 0), 0);
         ck_assert_int_eq(fdbr_unlink(link), 0);
         ck_assert_int_eq(access(a, F_OK), 0);
         ck_assert_int_eq(fdbr_rmdir(d), 0);
-        errno = 0;
-        ck_assert_int_eq(fdbr_rmdir(d), -1);
-        ck_assert_int_eq(errno, ENOENT);
+        FAILS_WITH(fdbr_rmdir(d), ENOENT);
 
         char *text = fdbr_status();
         ck_assert_str_eq(text, "clients=1\nrequests=7");
@@ -2198,34 +2195,16 @@ START_TEST(test_ops_blocking) {
         static const char *const bad_paths[] = { "relative", "/a/../b", "/a/", "//a", "", NULL };
         for (size_t i = 0; i < ELEMENTSOF(bad_paths); i++) {
                 const char *p = bad_paths[i];
-                errno = 0;
-                ck_assert_int_eq(fdbr_stat(p, &st), -1);
-                ck_assert_int_eq(errno, EINVAL);
-                errno = 0;
-                ck_assert_int_eq(fdbr_unlink(p), -1);
-                ck_assert_int_eq(errno, EINVAL);
-                errno = 0;
-                ck_assert_int_eq(fdbr_rename(a, p, 0), -1);
-                ck_assert_int_eq(errno, EINVAL);
-                errno = 0;
-                ck_assert_int_eq(fdbr_rename(p, a, 0), -1);
-                ck_assert_int_eq(errno, EINVAL);
+                FAILS_WITH(fdbr_stat(p, &st), EINVAL);
+                FAILS_WITH(fdbr_unlink(p), EINVAL);
+                FAILS_WITH(fdbr_rename(a, p, 0), EINVAL);
+                FAILS_WITH(fdbr_rename(p, a, 0), EINVAL);
         }
-        errno = 0;
-        ck_assert_int_eq(fdbr_mkdir(toolong, 0700), -1);
-        ck_assert_int_eq(errno, ENAMETOOLONG);
-        errno = 0;
-        ck_assert_int_eq(fdbr_rename(a, toolong, 0), -1);
-        ck_assert_int_eq(errno, ENAMETOOLONG);
-        errno = 0;
-        ck_assert_int_eq(fdbr_statx(a, AT_EMPTY_PATH, &stx), -1);
-        ck_assert_int_eq(errno, EINVAL);
-        errno = 0;
-        ck_assert_int_eq(fdbr_rename(a, b, 2), -1);
-        ck_assert_int_eq(errno, EINVAL);
-        errno = 0;
-        ck_assert_int_eq(fdbr_readlink(link, buf, 0), -1);
-        ck_assert_int_eq(errno, EINVAL);
+        FAILS_WITH(fdbr_mkdir(toolong, 0700), ENAMETOOLONG);
+        FAILS_WITH(fdbr_rename(a, toolong, 0), ENAMETOOLONG);
+        FAILS_WITH(fdbr_statx(a, AT_EMPTY_PATH, &stx), EINVAL);
+        FAILS_WITH(fdbr_rename(a, b, 2), EINVAL);
+        FAILS_WITH(fdbr_readlink(link, buf, 0), EINVAL);
 
         fake_connect(&f);
         struct got g = {};
@@ -2239,32 +2218,19 @@ START_TEST(test_ops_blocking) {
 
         /* What went out: the valid calls only, READLINK of a non-link
          * followed by the GRANTS that tells a current broker. */
-        struct wire_log l;
-        wire_log_read(&f, &l);
-        wire_log_expect_path(&l, 4, 0, 0, link);
-        wire_log_expect_path(&l, 4, 0x80, 0, link);
-        wire_log_expect_path(&l, 4, 0x80, 0, link);
-        wire_log_expect_path(&l, 4, 0, 0, missing);
-        wire_log_expect_path(&l, 5, 0, 0, link);
-        wire_log_expect_path(&l, 5, 0, 0, link);
-        wire_log_expect_path(&l, 5, 0, 0, a);
-        wire_log_expect_path(&l, 11, 0, 0, NULL);
-        wire_log_expect_path(&l, 6, 0, 0700, d);
-        wire_log_expect_path(&l, 6, 0, 0700, d);
-        char paths[2 * FDBR_WIRE_PATH_MAX + 2];
-        int k = snprintf(paths, sizeof paths, "%s%c%s", a, 0, b);
-        wire_log_expect(&l, 9, 0x08, 0, paths, (size_t) k);
-        k = snprintf(paths, sizeof paths, "%s%c%s", b, 0, link);
-        wire_log_expect(&l, 9, 0x08, 0, paths, (size_t) k);
-        k = snprintf(paths, sizeof paths, "%s%c%s", b, 0, a);
-        wire_log_expect(&l, 9, 0, 0, paths, (size_t) k);
-        wire_log_expect_path(&l, 7, 0, 0, link);
-        wire_log_expect_path(&l, 8, 0, 0, d);
-        wire_log_expect_path(&l, 8, 0, 0, d);
-        wire_log_expect_path(&l, 10, 0, 0, NULL);
-        wire_log_expect_path(&l, 11, 0, 0, NULL);
-        ck_assert_uint_eq(l.pos, l.len);
-        free(l.data);
+        EXPECT_SENT(&f,
+                /* stat, lstat, statx without following; stat of a missing file */
+                { FDBR_OP_STAT, 0, 0, link, NULL }, { FDBR_OP_STAT, FDBR_F_NOFOLLOW, 0, link, NULL },
+                { FDBR_OP_STAT, FDBR_F_NOFOLLOW, 0, link, NULL }, { FDBR_OP_STAT, 0, 0, missing, NULL },
+                /* two readlinks of the link, one of a file and the GRANTS after it */
+                { FDBR_OP_READLINK, 0, 0, link, NULL }, { FDBR_OP_READLINK, 0, 0, link, NULL },
+                { FDBR_OP_READLINK, 0, 0, a, NULL }, { FDBR_OP_GRANTS, 0, 0, NULL, NULL },
+                { FDBR_OP_MKDIR, 0, 0700, d, NULL }, { FDBR_OP_MKDIR, 0, 0700, d, NULL },
+                { FDBR_OP_RENAME, FDBR_F_EXCL, 0, a, b },
+                { FDBR_OP_RENAME, FDBR_F_EXCL, 0, b, link }, { FDBR_OP_RENAME, 0, 0, b, a },
+                { FDBR_OP_UNLINK, 0, 0, link, NULL },
+                { FDBR_OP_RMDIR, 0, 0, d, NULL }, { FDBR_OP_RMDIR, 0, 0, d, NULL },
+                { FDBR_OP_STATUS, 0, 0, NULL, NULL }, { FDBR_OP_GRANTS, 0, 0, NULL, NULL });
         fake_kill(&f);
 }
 END_TEST
@@ -2283,24 +2249,12 @@ START_TEST(test_ops_old_broker) {
         char buf[64];
 
         ck_assert_int_eq(setenv(FDBR_SOCKET_ENV, f.sock, 1), 0);
-        errno = 0;
-        ck_assert_int_eq(fdbr_stat(a, &st), -1);
-        ck_assert_int_eq(errno, ENOSYS);
-        errno = 0;
-        ck_assert_int_eq(fdbr_readlink(a, buf, sizeof buf), -1);
-        ck_assert_int_eq(errno, ENOSYS);
-        errno = 0;
-        ck_assert_int_eq(fdbr_mkdir(b, 0700), -1);
-        ck_assert_int_eq(errno, ENOSYS);
-        errno = 0;
-        ck_assert_int_eq(fdbr_unlink(a), -1);
-        ck_assert_int_eq(errno, ENOSYS);
-        errno = 0;
-        ck_assert_int_eq(fdbr_rmdir(b), -1);
-        ck_assert_int_eq(errno, ENOSYS);
-        errno = 0;
-        ck_assert_int_eq(fdbr_rename(a, b, 0), -1);
-        ck_assert_int_eq(errno, ENOSYS);
+        FAILS_WITH(fdbr_stat(a, &st), ENOSYS);
+        FAILS_WITH(fdbr_readlink(a, buf, sizeof buf), ENOSYS);
+        FAILS_WITH(fdbr_mkdir(b, 0700), ENOSYS);
+        FAILS_WITH(fdbr_unlink(a), ENOSYS);
+        FAILS_WITH(fdbr_rmdir(b), ENOSYS);
+        FAILS_WITH(fdbr_rename(a, b, 0), ENOSYS);
         errno = 0;
         ck_assert_ptr_null(fdbr_status());
         ck_assert_int_eq(errno, ENOSYS);
@@ -2336,12 +2290,10 @@ START_TEST(test_ops_old_broker) {
         ck_assert_str_eq(r.err, msg);
         run_free(&r);
 
-        struct wire_log l;
-        wire_log_read(&f, &l);
-        wire_log_expect_path(&l, 4, 0, 0, a);
-        wire_log_expect_path(&l, 5, 0, 0, a);
-        wire_log_expect_path(&l, 11, 0, 0, NULL);
-        free(l.data);
+        EXPECT_SENT_FIRST(&f,
+                { FDBR_OP_STAT, 0, 0, a, NULL },
+                { FDBR_OP_READLINK, 0, 0, a, NULL },
+                { FDBR_OP_GRANTS, 0, 0, NULL, NULL });
         fake_kill(&f);
 }
 END_TEST
@@ -2647,16 +2599,13 @@ START_TEST(test_cli_exec_modes) {
 
         /* The flags on the wire: READ, WRITE|TRUNC, WRITE|APPEND,
          * READ|WRITE; CREATE and the mode only with --create. */
-        struct wire_log l;
-        wire_log_read(&f, &l);
-        wire_log_expect_path(&l, 2, 0x01, 0, in);
-        wire_log_expect_path(&l, 2, 0x12, 0, out);
-        wire_log_expect_path(&l, 2, 0x22, 0, log);
-        wire_log_expect_path(&l, 2, 0x03, 0, rw);
-        wire_log_expect_path(&l, 2, 0x12, 0, made);
-        wire_log_expect_path(&l, 2, 0x16, 0600, made);
-        ck_assert_uint_eq(l.pos, l.len);
-        free(l.data);
+        EXPECT_SENT(&f,
+                { FDBR_OP_OPEN, 0x01, 0, in, NULL },
+                { FDBR_OP_OPEN, 0x12, 0, out, NULL },
+                { FDBR_OP_OPEN, 0x22, 0, log, NULL },
+                { FDBR_OP_OPEN, 0x03, 0, rw, NULL },
+                { FDBR_OP_OPEN, 0x12, 0, made, NULL },
+                { FDBR_OP_OPEN, 0x16, 0600, made, NULL });
         fake_kill(&f);
 }
 END_TEST

@@ -28,15 +28,8 @@
 
 static struct tu_daemon D;
 
-static char *path_in(const char *rel) {
-        return tu_strdupf("%s/%s", D.dir, rel);
-}
-
-static int request_path(int s, uint16_t op, uint32_t flags, uint32_t mode, const char *rel, int *ret_fd) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", D.dir, rel);
-        return tu_request(s, op, flags, mode, path, ret_fd);
-}
+#define path_in(rel) tu_daemon_path(&D, rel)
+#define request_path(s, ...) tu_request_in(&D, s, __VA_ARGS__)
 
 /* ---- unit= ----------------------------------------------------------- */
 
@@ -504,71 +497,64 @@ START_TEST(check_policy) {
 }
 END_TEST
 
+/* --explain: the subject, path and access asked about, the exit status,
+ * and what the output (@DIR@: the policy's directory) must and must not
+ * say, or the error output. */
+static const struct explain_case {
+        const char *subject, *path, *access;
+        int status;
+        const char *out[3];
+        const char *not_out;
+        const char *err;
+} explain_cases[] = {
+        { "user=nobody", "/srv/data/a.txt", "read,write", 0,
+          { "@DIR@/policy.conf:1: any /srv/data/** read", "@DIR@/policy.conf:2:", "verdict: allow" }, NULL, NULL },
+        /* the deny rule, through the user's group */
+        { "user=nobody", "/srv/data/secret", "read", 1, { "deny rule at @DIR@/policy.conf:3" }, NULL, NULL },
+        /* access not granted, and no rule */
+        { "uid=4242", "/srv/data/a", "write", 1, { "not granted: write" }, NULL, NULL },
+        { "uid=4242", "/etc/shadow", "read", 1, { "no rule matches" }, NULL, NULL },
+        /* unit= in the subject */
+        { "uid=4242,unit=app@3.service", "/srv/app/x", "read,create", 0, {}, NULL, NULL },
+        /* any: only the rules for every client */
+        { "any", "/srv/data/a", "write", 1, { "not granted: write" }, NULL, NULL },
+        /* no path: the rules that apply to the subject, in file order */
+        { "user=nobody", NULL, NULL, 0,
+          { "@DIR@/policy.conf:1: any /srv/data/** read\n  @DIR@/policy.conf:2: user=nobody /srv/data/** write\n"
+            "  @DIR@/policy.conf:3: group=nogroup /srv/data/secret deny\n" },
+          "unit=app", NULL },
+        /* errors */
+        { "who=1", "/srv/app/x", "read", 2, {}, NULL, "unknown subject 'who'" },
+        { "uid=1", "/srv/../x", "read", 2, {}, NULL, NULL },
+};
+
 START_TEST(explain) {
         char *dir = tu_mkdtemp();
         char *pol = tu_strdupf("%s/policy.conf", dir);
-        char *out, *err;
         tu_write_file(pol,
                       "any /srv/data/** read\n"
                       "user=nobody /srv/data/** write\n"
                       "group=nogroup /srv/data/secret deny\n"
                       "unit=app@*.service /srv/app/** read,create\n", 0644, 0, 0);
 
-        const char *const a1[] = { FDBRD_PATH, "--policy", pol, "--explain", "user=nobody", "/srv/data/a.txt",
-                                   "read,write", NULL };
-        ck_assert_int_eq(run_cmd(a1, &out, &err), 0);
-        char *r1 = tu_strdupf("%s:1: any /srv/data/** read", pol), *r2 = tu_strdupf("%s:2:", pol);
-        ck_assert_msg(strstr(out, r1) && strstr(out, r2) && strstr(out, "verdict: allow"), "%s", out);
-        free(out); free(err); free(r1); free(r2);
-
-        /* the deny rule, through the user's group */
-        const char *const a2[] = { FDBRD_PATH, "--policy", pol, "--explain", "user=nobody", "/srv/data/secret",
-                                   "read", NULL };
-        ck_assert_int_eq(run_cmd(a2, &out, &err), 1);
-        r1 = tu_strdupf("deny rule at %s:3", pol);
-        ck_assert_msg(strstr(out, r1), "%s", out);
-        free(out); free(err); free(r1);
-
-        /* access not granted, and no rule */
-        const char *const a3[] = { FDBRD_PATH, "--policy", pol, "--explain", "uid=4242", "/srv/data/a", "write", NULL };
-        ck_assert_int_eq(run_cmd(a3, &out, &err), 1);
-        ck_assert_msg(strstr(out, "not granted: write"), "%s", out);
-        free(out); free(err);
-        const char *const a4[] = { FDBRD_PATH, "--policy", pol, "--explain", "uid=4242", "/etc/shadow", "read", NULL };
-        ck_assert_int_eq(run_cmd(a4, &out, &err), 1);
-        ck_assert_msg(strstr(out, "no rule matches"), "%s", out);
-        free(out); free(err);
-
-        /* unit= in the subject */
-        const char *const a5[] = { FDBRD_PATH, "--policy", pol, "--explain", "uid=4242,unit=app@3.service",
-                                   "/srv/app/x", "read,create", NULL };
-        ck_assert_int_eq(run_cmd(a5, &out, &err), 0);
-        free(out); free(err);
-
-        /* any: only the rules for every client */
-        const char *const a8[] = { FDBRD_PATH, "--policy", pol, "--explain", "any", "/srv/data/a", "write", NULL };
-        ck_assert_int_eq(run_cmd(a8, &out, &err), 1);
-        ck_assert_msg(strstr(out, "not granted: write"), "%s", out);
-        free(out); free(err);
-
-        /* no path: the rules that apply to the subject, in file order */
-        const char *const a9[] = { FDBRD_PATH, "--policy", pol, "--explain", "user=nobody", NULL };
-        ck_assert_int_eq(run_cmd(a9, &out, &err), 0);
-        r1 = tu_strdupf("%s:1: any /srv/data/** read\n  %s:2: user=nobody /srv/data/** write\n  %s:3: "
-                        "group=nogroup /srv/data/secret deny\n", pol, pol, pol);
-        ck_assert_msg(strstr(out, r1) && !strstr(out, "unit=app"), "%s", out);
-        free(out); free(err); free(r1);
-
-        /* errors */
-        const char *const a6[] = { FDBRD_PATH, "--policy", pol, "--explain", "who=1", "/srv/app/x", "read", NULL };
-        ck_assert_int_eq(run_cmd(a6, &out, &err), 2);
-        ck_assert_msg(strstr(err, "unknown subject 'who'"), "%s", err);
-        free(out); free(err);
-        const char *const a7[] = { FDBRD_PATH, "--policy", pol, "--explain", "uid=1", "/srv/../x", "read", NULL };
-        ck_assert_int_eq(run_cmd(a7, &out, &err), 2);
-        free(out); free(err);
+        for (size_t i = 0; i < ELEMENTSOF(explain_cases); i++) {
+                const struct explain_case *c = &explain_cases[i];
+                const char *const argv[] = { FDBRD_PATH, "--policy", pol, "--explain", c->subject, c->path,
+                                             c->access, NULL };
+                char *out, *err;
+                ck_assert_msg(run_cmd(argv, &out, &err) == c->status, "%s %s: %s%s", c->subject, c->path, out, err);
+                for (size_t k = 0; k < ELEMENTSOF(c->out) && c->out[k]; k++) {
+                        _cleanup_free_ char *want = tu_subst_dir(c->out[k], dir);
+                        ck_assert_msg(strstr(out, want), "%s %s: no '%s' in %s", c->subject, c->path, want, out);
+                }
+                ck_assert_msg(!c->not_out || !strstr(out, c->not_out), "%s: %s", c->subject, out);
+                ck_assert_msg(!c->err || strstr(err, c->err), "%s: %s", c->subject, err);
+                free(out);
+                free(err);
+        }
         tu_rm_rf(dir);
-        free(dir); free(pol);
+        free(dir);
+        free(pol);
 }
 END_TEST
 

@@ -32,15 +32,8 @@
 
 static struct tu_daemon D;
 
-static char *path_in(const char *rel) {
-        return tu_strdupf("%s/%s", D.dir, rel);
-}
-
-static int request_path(int s, uint16_t op, uint32_t flags, uint32_t mode, const char *rel, int *ret_fd) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", D.dir, rel);
-        return tu_request(s, op, flags, mode, path, ret_fd);
-}
+#define path_in(rel) tu_daemon_path(&D, rel)
+#define request_path(s, ...) tu_request_in(&D, s, __VA_ARGS__)
 
 #ifndef FSOP_OWNER_DAEMON
 
@@ -316,17 +309,11 @@ END_TEST
 #define SHARED_GID 4242
 
 static int child_setgid(void *arg) {
-        (void) arg;
-        int s = tu_connect(D.socket), fd = -1;
-        TU_REQUIRE(s >= 0);
-        int st = request_path(s, FDBR_OP_OPEN, FDBR_F_WRITE | FDBR_F_CREATE, 0644, "shared/log", &fd);
-        TU_REQUIRE(st == 0, "create in shared: %d", st);
-        close(fd);
-        st = request_path(s, FDBR_OP_OPEN, FDBR_F_WRITE | FDBR_F_CREATE | FDBR_F_EXCL, 0644, "plain/log", &fd);
-        TU_REQUIRE(st == 0, "create in plain: %d", st);
-        close(fd);
-        close(s);
-        return 0;
+        static const struct tu_want want[] = {
+                { FDBR_OP_OPEN, FDBR_F_WRITE | FDBR_F_CREATE, 0644, "shared/log", 0, "create in shared" },
+                { FDBR_OP_OPEN, FDBR_F_WRITE | FDBR_F_CREATE | FDBR_F_EXCL, 0644, "plain/log", 0, "create in plain" },
+        };
+        return tu_child_expect(&D, want, ELEMENTSOF(want));
 }
 
 START_TEST(setgid_parent) {
@@ -467,26 +454,16 @@ int main(void) {
 /* ---- owner through a real daemon, once the parser knows it ------------- */
 
 static int child_owner(void *arg) {
-        (void) arg;
-        int s = tu_connect(D.socket), fd = -1, st;
-        TU_REQUIRE(s >= 0);
-        st = request_path(s, FDBR_OP_OPEN, FDBR_F_READ, 0, "home/mine", &fd);
-        TU_REQUIRE(st == 0, "own file: %d", st);
-        close(fd);
-        /* another user's file renamed into the tree */
-        st = request_path(s, FDBR_OP_OPEN, FDBR_F_READ, 0, "home/theirs", NULL);
-        TU_REQUIRE(st == EACCES, "someone else's file: %d", st);
-        /* the same, reached through a link: judged on the real path */
-        st = request_path(s, FDBR_OP_OPEN, FDBR_F_READ, 0, "links/theirs", NULL);
-        TU_REQUIRE(st == EACCES, "someone else's file via a link: %d", st);
-        st = request_path(s, FDBR_OP_OPEN, FDBR_F_READ, 0, "links/mine", &fd);
-        TU_REQUIRE(st == 0, "own file via a link: %d", st);
-        close(fd);
-        st = request_path(s, FDBR_OP_OPEN, FDBR_F_WRITE | FDBR_F_CREATE | FDBR_F_EXCL, 0600, "home/new", &fd);
-        TU_REQUIRE(st == 0, "create: %d", st);
-        close(fd);
-        close(s);
-        return 0;
+        static const struct tu_want want[] = {
+                { FDBR_OP_OPEN, FDBR_F_READ, 0, "home/mine", 0, "own file" },
+                /* another user's file renamed into the tree */
+                { FDBR_OP_OPEN, FDBR_F_READ, 0, "home/theirs", EACCES, "someone else's file" },
+                /* the same, reached through a link: judged on the real path */
+                { FDBR_OP_OPEN, FDBR_F_READ, 0, "links/theirs", EACCES, "someone else's file via a link" },
+                { FDBR_OP_OPEN, FDBR_F_READ, 0, "links/mine", 0, "own file via a link" },
+                { FDBR_OP_OPEN, FDBR_F_WRITE | FDBR_F_CREATE | FDBR_F_EXCL, 0600, "home/new", 0, "create" },
+        };
+        return tu_child_expect(&D, want, ELEMENTSOF(want));
 }
 
 START_TEST(owner_daemon) {

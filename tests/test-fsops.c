@@ -127,6 +127,13 @@ static int req(int s, uint16_t op, uint32_t flags, uint32_t mode, const char *re
         return req_area(s, op, flags, mode, p, strlen(p), NULL, NULL);
 }
 
+/* req for t/TREE/NAME. */
+static int req_in(int s, uint16_t op, uint32_t mode, const char *tree, const char *name) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "t/%s/%s", tree, name);
+        return req(s, op, 0, mode, rel);
+}
+
 static int req_stat(int s, uint32_t flags, const char *rel, struct statx *ret) {
         const char *p = P(rel);
         size_t len = sizeof *ret;
@@ -364,11 +371,8 @@ static int child_readlink(void *arg) {
         p = P("t/full/long");
         REQUIRE_ST(req_area(s, FDBR_OP_READLINK, 0, 0, p, strlen(p), buf, &len), 0);
         TU_REQUIRE(len == 4000 && buf[0] == '/' && buf[3999] == 'x', "%zu", len);
-        for (size_t i = 0; i < ELEMENTSOF(types); i++) {
-                char rel[64];
-                snprintf(rel, sizeof rel, "t/full/%s", types[i].name);
-                REQUIRE_ST(req(s, FDBR_OP_READLINK, 0, 0, rel), EINVAL);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(types); i++)
+                REQUIRE_ST(req_in(s, FDBR_OP_READLINK, 0, "full", types[i].name), EINVAL);
         REQUIRE_ST(req(s, FDBR_OP_READLINK, 0, 0, "t/full/missing"), ENOENT);
         REQUIRE_ST(req(s, FDBR_OP_READLINK, 0, 0, "t/none/l"), EACCES);
         REQUIRE_ST(req(s, FDBR_OP_READLINK, 0, 0, "t/none/missing"), EACCES);
@@ -400,11 +404,8 @@ static int child_mkdir(void *arg) {
         REQUIRE_ST(req(s, FDBR_OP_MKDIR, 0, 0700, "t/drop/new"), 0);
         /* EEXIST for a name in any form, a dangling symlink too */
         static const char *const taken[] = { "f", "d", "nd", "l", "ld", "p", "c", "s", "dangling" };
-        for (size_t i = 0; i < ELEMENTSOF(taken); i++) {
-                char rel[64];
-                snprintf(rel, sizeof rel, "t/full/%s", taken[i]);
-                REQUIRE_ST(req(s, FDBR_OP_MKDIR, 0, 0777, rel), EEXIST);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(taken); i++)
+                REQUIRE_ST(req_in(s, FDBR_OP_MKDIR, 0777, "full", taken[i]), EEXIST);
         REQUIRE_ST(req(s, FDBR_OP_MKDIR, 0, 0777, "t/full/missing/x"), ENOENT);
         REQUIRE_ST(req(s, FDBR_OP_MKDIR, 0, 0777, "t/full/f/x"), ENOTDIR);
         /* a symlink as parent is not followed without `follow` */
@@ -462,21 +463,16 @@ static int child_unlink(void *arg) {
         for (size_t t = 0; t < ELEMENTSOF(trees); t++) {
                 static const char *const names[] = { "f", "l", "p", "c", "s", "d", "missing" };
                 for (size_t i = 0; i < ELEMENTSOF(names); i++) {
-                        char rel[64];
-                        snprintf(rel, sizeof rel, "t/%s/%s", trees[t], names[i]);
-                        REQUIRE_ST(req(s, FDBR_OP_UNLINK, 0, 0, rel), EACCES);
-                        REQUIRE_ST(req(s, FDBR_OP_RMDIR, 0, 0, rel), EACCES);
+                        REQUIRE_ST(req_in(s, FDBR_OP_UNLINK, 0, trees[t], names[i]), EACCES);
+                        REQUIRE_ST(req_in(s, FDBR_OP_RMDIR, 0, trees[t], names[i]), EACCES);
                 }
         }
         REQUIRE_ST(req(s, FDBR_OP_UNLINK, 0, 0, "t/full/denied"), EACCES);
 
         /* every type of non-directory; the symlink itself, not its target */
         static const char *const gone[] = { "l", "f", "p", "c", "s" };
-        for (size_t i = 0; i < ELEMENTSOF(gone); i++) {
-                char rel[64];
-                snprintf(rel, sizeof rel, "t/full/%s", gone[i]);
-                REQUIRE_ST(req(s, FDBR_OP_UNLINK, 0, 0, rel), 0);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(gone); i++)
+                REQUIRE_ST(req_in(s, FDBR_OP_UNLINK, 0, "full", gone[i]), 0);
         REQUIRE_ST(req(s, FDBR_OP_UNLINK, 0, 0, "t/full/ld"), 0);
         REQUIRE_ST(req(s, FDBR_OP_UNLINK, 0, 0, "t/full/d"), EISDIR);
         REQUIRE_ST(req(s, FDBR_OP_UNLINK, 0, 0, "t/full/missing"), ENOENT);

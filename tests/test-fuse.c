@@ -51,9 +51,7 @@ static struct {
         char *err;       /* its stderr */
 } F = { .pid = -1 };
 
-static char *path_of(const char *rel) {
-        return tu_strdupf("%s/%s", D.dir, rel);
-}
+#define path_of(rel) tu_daemon_path(&D, rel)
 
 /* How many lines of hangfs's event log are exactly event. */
 static unsigned fuse_events(const char *event) {
@@ -516,7 +514,11 @@ START_TEST(hung_client_bounded) {
         tu_run_as(TU_NOBODY, TU_NOBODY, other_uid_served, NULL);
         /* The same uid's local work does not wait for its hung share. */
         open_and_read(b, "data/local.txt", LOCAL_CONTENT);
-        usleep(300000);
+        /* Those answers, and this STATUS, took turns of the loop with a's
+         * socket readable all along: had a been read past its 8, the rest
+         * would be in the lane now, running or waiting for the share. */
+        ck_assert_int_eq(tu_status(D.socket, "lane_general_running"), JOBS_MAX);
+        ck_assert_int_eq(tu_status(D.socket, "lane_general_waiting"), 0);
         ck_assert_uint_eq(fuse_events("open-blocked /hang-open"), JOBS_MAX);
         struct wire_reply r;
         ck_assert_int_eq(tu_recv(a, &r, NULL, 0), -ETIMEDOUT);
@@ -584,9 +586,11 @@ START_TEST(one_uid_cannot_starve_others) {
                 for (uint32_t id = 1; id <= PER_CONN; id++)
                         ck_assert_int_eq(tu_send(a[i], FDBR_OP_OPEN, id, FDBR_F_READ, 0, hang), 0);
         }
-        /* A quarter of 16 workers for the uid: 4 hang, the rest wait. */
+        /* A quarter of 16 workers for the uid: 4 hang, the rest wait, each
+         * held where the filesystem cannot see it. */
         fuse_wait_events("open-blocked /hang-open", 4, 10000);
-        usleep(300000);
+        tu_status_wait(D.socket, "lane_general_waiting", CONNS * PER_CONN - 4, 10000);
+        ck_assert_int_eq(tu_status(D.socket, "lane_general_running"), 4);
         ck_assert_uint_eq(fuse_events("open-blocked /hang-open"), 4);
 
         tu_run_as(TU_NOBODY, TU_NOBODY, other_uid_not_starved, NULL);
@@ -633,6 +637,7 @@ START_TEST(held_requests_time_out_and_leave) {
                 ck_assert_int_eq(rfd, -1);
         }
         ck_assert_int_ge(tu_now_ms() - t0, 1000);
+        ck_assert_int_eq(tu_status(D.socket, "withdrawn"), 3);
         ck_assert_uint_eq(fuse_events("open-blocked /hang-open"), 1);
 
         /* A client leaving with requests still waiting takes them along:
@@ -644,16 +649,22 @@ START_TEST(held_requests_time_out_and_leave) {
         struct wire_reply r;
         ck_assert_int_eq(tu_recv(c, &r, NULL, 5000), 0);
         ck_assert_uint_eq(r.id, 30);
+        ck_assert_int_eq(tu_status(D.socket, "lane_general_waiting"), 3);
         close(c);
         close(b);
-        usleep(200000);
+        tu_status_wait(D.socket, "withdrawn", 6, 10000);
+        ck_assert_int_eq(tu_status(D.socket, "lane_general_waiting"), 0);
 
         fuse_release();
         ck_assert_int_eq(tu_recv(a, &r, NULL, 10000), 0);
         ck_assert_uint_eq(r.id, 1);
         ck_assert_uint_eq(r.status, ETIMEDOUT);
+        /* Its late result thrown away, the lane is empty: nothing else
+         * was started when its thread came free. */
+        tu_status_wait(D.socket, "discarded", 1, 10000);
+        ck_assert_int_eq(tu_status(D.socket, "lane_general_running"), 0);
+        ck_assert_int_eq(tu_status(D.socket, "lane_general_waiting"), 0);
         fuse_wait_events("release /hang-open", 1, 10000);
-        usleep(300000);
         ck_assert_uint_eq(fuse_events("open-blocked /hang-open"), 1);
         close(a);
         free(hang);

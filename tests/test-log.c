@@ -340,30 +340,44 @@ END_TEST
 
 /* ---- the budget ------------------------------------------------------------ */
 
-START_TEST(budget_burst_and_summary) {
+/* Captures the log from now on, with every account's budget full. */
+static int budget_capture(void) {
         int fd = capture();
         audit_budget_reset();
+        return fd;
+}
 
-        for (int i = 0; i < 50; i++)
-                deny(1000, "/x", 0);
+/* The log so far has n lines starting with prefix. */
+static void expect_count(int fd, const char *prefix, unsigned n) {
+        char *log = captured(fd);
+        ck_assert_msg(count_prefix(log, prefix) == n, "%u lines '%s', not %u:\n%s", count_prefix(log, prefix),
+                      prefix, n, log);
+        free(log);
+}
+
+/* n denials for uid at time t. */
+static void deny_times(uid_t uid, int n, long long t) {
+        for (int i = 0; i < n; i++)
+                deny(uid, "/x", t);
+}
+
+START_TEST(budget_burst_and_summary) {
+        int fd = budget_capture();
+
+        deny_times(1000, 50, 0);
         char *log = captured(fd);
         ck_assert_uint_eq(count_prefix(log, "fdbrokerd: deny uid=1000 "), AUDIT_BURST);
         ck_assert_uint_eq(count_prefix(log, "fdbrokerd: uid "), 0);
         free(log);
 
         /* another account has its own budget */
-        for (int i = 0; i < 5; i++)
-                deny(1001, "/x", 1);
-        log = captured(fd);
-        ck_assert_uint_eq(count_prefix(log, "fdbrokerd: deny uid=1001 "), 5);
-        free(log);
+        deny_times(1001, 5, 1);
+        expect_count(fd, "fdbrokerd: deny uid=1001 ", 5);
 
         /* a tenth of a second later one line is due again, after the sum of
          * what was held back */
         deny(1000, "/x", 99);
-        log = captured(fd);
-        ck_assert_uint_eq(count_prefix(log, "fdbrokerd: deny uid=1000 "), AUDIT_BURST);
-        free(log);
+        expect_count(fd, "fdbrokerd: deny uid=1000 ", AUDIT_BURST);
         deny(1000, "/x", 100);
         log = captured(fd);
         ck_assert_uint_eq(count_prefix(log, "fdbrokerd: deny uid=1000 "), AUDIT_BURST + 1);
@@ -378,8 +392,7 @@ END_TEST
 /* A steady flood: every denial is either written or counted in a summary,
  * and the lines written follow the rate. */
 START_TEST(budget_exact_counts) {
-        int fd = capture();
-        audit_budget_reset();
+        int fd = budget_capture();
 
         unsigned long long total = 0;
         for (long long t = 0; t < 10000; t++)
@@ -401,21 +414,17 @@ END_TEST
 /* Many accounts at once are bounded together; a quiet account is summed
  * up when others are denied. */
 START_TEST(budget_all_accounts) {
-        int fd = capture();
-        audit_budget_reset();
+        int fd = budget_capture();
 
         for (uid_t u = 3000; u < 3100; u++)
-                for (int i = 0; i < 10; i++)
-                        deny(u, "/x", 0);
-        char *log = captured(fd);
-        ck_assert_uint_eq(count_prefix(log, "fdbrokerd: deny "), AUDIT_ALL_BURST);
-        free(log);
+                deny_times(u, 10, 0);
+        expect_count(fd, "fdbrokerd: deny ", AUDIT_ALL_BURST);
 
         /* uid 3099 was held back entirely; it is quiet now, but others go
          * on: the sweep tells its sum within one round of the table */
         for (long long t = 0; t < 2 * AUDIT_SETS; t++)
                 deny(4000, "/x", 60000 + t * 100);
-        log = captured(fd);
+        char *log = captured(fd);
         ck_assert_uint_eq(count_prefix(log, "fdbrokerd: uid 3099: 10 similar denials suppressed"), 1);
         ck_assert_uint_eq(suppressed_sum(log, -1) + count_prefix(log, "fdbrokerd: deny "), 1000 + 2 * AUDIT_SETS);
         free(log);
@@ -427,8 +436,7 @@ END_TEST
  * never forgotten (and so never gets a fresh budget) however many others
  * come by, and every denial is still accounted for. */
 START_TEST(budget_bounded_table) {
-        int fd = capture();
-        audit_budget_reset();
+        int fd = budget_capture();
 
         unsigned long long total = 0;
         for (uid_t u = 0; u < 100000; u++) {

@@ -925,49 +925,53 @@ START_TEST(include_sorted_glob) {
 }
 END_TEST
 
-START_TEST(include_relative_to_including_file) {
+/* Where an include's path is taken from: a tree of files (a NULL content
+ * makes a directory; the first file is the policy loaded), the paths its
+ * rules must grant and those of the files it must not reach. */
+static const struct include_case {
+        const char *tree[16];
+        const char *granted[4];
+        const char *not_granted[2];
+} include_cases[] = {
+        /* relative to the including file, not to the policy or the cwd */
+        { { "sub", NULL, "other", NULL,
+            "policy.conf", "include sub/x.conf\n",
+            "sub/x.conf", "any /x read\ninclude y.conf\ninclude ../other/*.conf\n",
+            "sub/y.conf", "any /y read\n",
+            "other/z.conf", "any /z read\n",
+            "y.conf", "any /wrong read\n" },
+          { "/x", "/y", "/z" }, { "/wrong" } },
+        /* a directory with glob characters in its name is not a pattern */
+        { { "[a]", NULL, "[a]/d", NULL, "a", NULL, "a/d", NULL,
+            "[a]/policy.conf", "include d/*.conf\ninclude d/plain\n",
+            "[a]/d/1.conf", "any /right read\n",
+            "[a]/d/plain", "any /plain read\n",
+            "a/d/1.conf", "any /wrong read\n" },
+          { "/right", "/plain" }, { "/wrong" } },
+};
+
+START_TEST(include_paths) {
+        const struct include_case *c = &include_cases[_i];
         _cleanup_free_ char *dir = tu_mkdtemp();
-        mkdir_in(dir, "sub");
-        mkdir_in(dir, "other");
-        _cleanup_free_ char *main_path = write_in(dir, "policy.conf", "include sub/x.conf\n");
-        free(write_in(dir, "sub/x.conf", "any /x read\ninclude y.conf\ninclude ../other/*.conf\n"));
-        free(write_in(dir, "sub/y.conf", "any /y read\n"));
-        free(write_in(dir, "other/z.conf", "any /z read\n"));
-        free(write_in(dir, "y.conf", "any /wrong read\n"));
+        _cleanup_free_ char *main_path = NULL;
+
+        for (size_t k = 0; k + 1 < ELEMENTSOF(c->tree) && c->tree[k]; k += 2) {
+                if (!c->tree[k + 1])
+                        mkdir_in(dir, c->tree[k]);
+                else if (!main_path)
+                        main_path = write_in(dir, c->tree[k], c->tree[k + 1]);
+                else
+                        free(write_in(dir, c->tree[k], c->tree[k + 1]));
+        }
 
         struct diags d = {};
         struct policy *p = NULL;
         ck_assert_int_eq(load_path(main_path, &d, &p), 0);
         struct policy_subject s = subject(1, 1);
-        ck_assert(reads(p, &s, "/x"));
-        ck_assert(reads(p, &s, "/y"));
-        ck_assert(reads(p, &s, "/z"));
-        ck_assert(!reads(p, &s, "/wrong"));
-        policy_unref(p);
-        tu_rm_rf(dir);
-}
-END_TEST
-
-/* A directory with glob characters in its name is not a pattern. */
-START_TEST(include_dir_with_glob_characters) {
-        _cleanup_free_ char *dir = tu_mkdtemp();
-        mkdir_in(dir, "[a]");
-        mkdir_in(dir, "[a]/d");
-        mkdir_in(dir, "a");
-        mkdir_in(dir, "a/d");
-        _cleanup_free_ char *main_path =
-                write_in(dir, "[a]/policy.conf", "include d/*.conf\ninclude d/plain\n");
-        free(write_in(dir, "[a]/d/1.conf", "any /right read\n"));
-        free(write_in(dir, "[a]/d/plain", "any /plain read\n"));
-        free(write_in(dir, "a/d/1.conf", "any /wrong read\n"));
-
-        struct diags d = {};
-        struct policy *p = NULL;
-        ck_assert_int_eq(load_path(main_path, &d, &p), 0);
-        struct policy_subject s = subject(1, 1);
-        ck_assert(reads(p, &s, "/right"));
-        ck_assert(reads(p, &s, "/plain"));
-        ck_assert(!reads(p, &s, "/wrong"));
+        for (size_t k = 0; k < ELEMENTSOF(c->granted) && c->granted[k]; k++)
+                ck_assert_msg(reads(p, &s, c->granted[k]), "%s not granted", c->granted[k]);
+        for (size_t k = 0; k < ELEMENTSOF(c->not_granted) && c->not_granted[k]; k++)
+                ck_assert_msg(!reads(p, &s, c->not_granted[k]), "%s granted", c->not_granted[k]);
         policy_unref(p);
         tu_rm_rf(dir);
 }
@@ -1671,8 +1675,7 @@ static Suite *policy_suite(void) {
 
         tc = tcase_create("includes");
         tcase_add_test(tc, include_sorted_glob);
-        tcase_add_test(tc, include_relative_to_including_file);
-        tcase_add_test(tc, include_dir_with_glob_characters);
+        tcase_add_loop_test(tc, include_paths, 0, ELEMENTSOF(include_cases));
         tcase_add_test(tc, include_from_string_relative_to_cwd);
         tcase_add_test(tc, include_empty_glob_ok);
         tcase_add_test(tc, include_errors);

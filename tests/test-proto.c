@@ -432,6 +432,33 @@ static void make_pair(int sv[2]) {
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 }
 
+/* The next record on sock has its control data refused, and whatever
+ * descriptors it carried are closed: the count is back to before. */
+static void expect_refused(int sock, bool want_fd, int before) {
+        char buf[64];
+        struct fdpass_msg m;
+
+        ck_assert_int_eq(fdpass_recv(sock, buf, sizeof buf, want_fd, &m), 0);
+        ck_assert_uint_eq(m.len, 1);
+        ck_assert(m.flags & FDPASS_BAD_CONTROL);
+        ck_assert_int_eq(m.fd, -1);
+        ck_assert_int_eq(tu_count_fds(getpid()), before);
+}
+
+/* The next record on sock, received into size bytes, is want (as much
+ * of it as fits) with flags and no descriptor. */
+static void expect_plain(int sock, size_t size, bool want_fd, const char *want, unsigned flags) {
+        char buf[64];
+        struct fdpass_msg m;
+
+        ck_assert_uint_le(size, sizeof buf);
+        ck_assert_int_eq(fdpass_recv(sock, buf, size, want_fd, &m), 0);
+        ck_assert_uint_eq(m.len, strlen(want));
+        ck_assert_mem_eq(buf, want, m.len);
+        ck_assert_uint_eq(m.flags, flags);
+        ck_assert_int_eq(m.fd, -1);
+}
+
 /* Sends an arbitrary control message, bypassing fdpass_send, as a hostile
  * peer would. */
 static void send_raw(int sock, const void *data, size_t len, int level, int type, const int *fds,
@@ -481,8 +508,6 @@ END_TEST
 
 START_TEST(refuse_unwanted_fd) {
         int sv[2];
-        char buf[64];
-        struct fdpass_msg m;
 
         make_pair(sv);
         int before = tu_count_fds(getpid());
@@ -490,28 +515,18 @@ START_TEST(refuse_unwanted_fd) {
 
         /* one fd where none is wanted */
         send_raw(sv[0], "a", 1, SOL_SOCKET, SCM_RIGHTS, fds, 1);
-        ck_assert_int_eq(fdpass_recv(sv[1], buf, sizeof buf, false, &m), 0);
-        ck_assert_uint_eq(m.len, 1);
-        ck_assert(m.flags & FDPASS_BAD_CONTROL);
-        ck_assert_int_eq(m.fd, -1);
-        ck_assert_int_eq(tu_count_fds(getpid()), before);
+        expect_refused(sv[1], false, before);
 
         /* three fds in one message where one is wanted */
         send_raw(sv[0], "b", 1, SOL_SOCKET, SCM_RIGHTS, fds, 3);
-        ck_assert_int_eq(fdpass_recv(sv[1], buf, sizeof buf, true, &m), 0);
-        ck_assert(m.flags & FDPASS_BAD_CONTROL);
-        ck_assert_int_eq(m.fd, -1);
-        ck_assert_int_eq(tu_count_fds(getpid()), before);
+        expect_refused(sv[1], true, before);
 
         /* sixteen: more than the control buffer holds, MSG_CTRUNC */
         int many[16];
         for (int i = 0; i < 16; i++)
                 many[i] = i % 3;
         send_raw(sv[0], "c", 1, SOL_SOCKET, SCM_RIGHTS, many, 16);
-        ck_assert_int_eq(fdpass_recv(sv[1], buf, sizeof buf, true, &m), 0);
-        ck_assert(m.flags & FDPASS_BAD_CONTROL);
-        ck_assert_int_eq(m.fd, -1);
-        ck_assert_int_eq(tu_count_fds(getpid()), before);
+        expect_refused(sv[1], true, before);
 
         /* two separate messages each carrying one fd */
         {
@@ -528,10 +543,7 @@ START_TEST(refuse_unwanted_fd) {
                 }
                 ck_assert_int_eq(sendmsg(sv[0], &mh, 0), 1);
         }
-        ck_assert_int_eq(fdpass_recv(sv[1], buf, sizeof buf, true, &m), 0);
-        ck_assert(m.flags & FDPASS_BAD_CONTROL);
-        ck_assert_int_eq(m.fd, -1);
-        ck_assert_int_eq(tu_count_fds(getpid()), before);
+        expect_refused(sv[1], true, before);
 
         close(sv[0]);
         close(sv[1]);
@@ -540,15 +552,10 @@ END_TEST
 
 START_TEST(no_fd_when_wanted) {
         int sv[2];
-        char buf[8];
-        struct fdpass_msg m;
 
         make_pair(sv);
         ck_assert_int_eq(fdpass_send(sv[0], "plain", 5, -1), 0);
-        ck_assert_int_eq(fdpass_recv(sv[1], buf, sizeof buf, true, &m), 0);
-        ck_assert_uint_eq(m.len, 5);
-        ck_assert_uint_eq(m.flags, 0);
-        ck_assert_int_eq(m.fd, -1);
+        expect_plain(sv[1], 8, true, "plain", 0);
         close(sv[0]);
         close(sv[1]);
 }
@@ -556,21 +563,13 @@ END_TEST
 
 START_TEST(truncated_record) {
         int sv[2];
-        char buf[4];
-        struct fdpass_msg m;
 
         make_pair(sv);
         ck_assert_int_eq(fdpass_send(sv[0], "0123456789", 10, -1), 0);
-        ck_assert_int_eq(fdpass_recv(sv[1], buf, sizeof buf, false, &m), 0);
-        ck_assert_uint_eq(m.len, 4);
-        ck_assert(m.flags & FDPASS_TRUNCATED);
-        ck_assert_mem_eq(buf, "0123", 4);
-
+        expect_plain(sv[1], 4, false, "0123", FDPASS_TRUNCATED);
         /* the tail is gone: the next record starts clean */
         ck_assert_int_eq(fdpass_send(sv[0], "ab", 2, -1), 0);
-        ck_assert_int_eq(fdpass_recv(sv[1], buf, sizeof buf, false, &m), 0);
-        ck_assert_uint_eq(m.len, 2);
-        ck_assert_uint_eq(m.flags, 0);
+        expect_plain(sv[1], 4, false, "ab", 0);
         close(sv[0]);
         close(sv[1]);
 }
@@ -599,20 +598,14 @@ START_TEST(eof_and_errors) {
 END_TEST
 
 START_TEST(foreign_cmsg_type) {
-        int sv[2], fds[1] = { 0 };
-        char buf[8];
-        struct fdpass_msg m;
+        int sv[2];
 
         make_pair(sv);
         int before = tu_count_fds(getpid());
         /* SCM_CREDENTIALS shape with an fd-like payload: refused, nothing leaks */
         ck_assert_int_eq(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)), 0);
         ck_assert_int_eq(fdpass_send(sv[0], "x", 1, -1), 0);
-        ck_assert_int_eq(fdpass_recv(sv[1], buf, sizeof buf, true, &m), 0);
-        ck_assert(m.flags & FDPASS_BAD_CONTROL);
-        ck_assert_int_eq(m.fd, -1);
-        (void) fds;
-        ck_assert_int_eq(tu_count_fds(getpid()), before);
+        expect_refused(sv[1], true, before);
         close(sv[0]);
         close(sv[1]);
 }

@@ -710,6 +710,32 @@ END_TEST
 
 #define N_QUEUED 16
 
+/* N_QUEUED clients connect, each sending one OPEN (ids from base on),
+ * while no instance accepts. */
+static void queue_clients(int c[N_QUEUED], uint32_t base) {
+        for (int i = 0; i < N_QUEUED; i++) {
+                c[i] = tu_connect(F.listen_path);
+                ck_assert_int_ge(c[i], 0);
+                ck_assert_int_eq(tu_send(c[i], FDBR_OP_OPEN, base + (uint32_t) i, FDBR_F_READ, 0, F.data), 0);
+        }
+}
+
+/* Every one of them gets its file, and is closed. */
+static void expect_queued_served(int c[N_QUEUED], uint32_t base) {
+        for (int i = 0; i < N_QUEUED; i++) {
+                struct wire_reply r;
+                int fd = -1;
+                int k = tu_recv(c[i], &r, &fd, REPLY_TIMEOUT_MS);
+                ck_assert_msg(k == 0, "queued client %d: %s", i, strerror(-k));
+                ck_assert_uint_eq(r.id, base + (uint32_t) i);
+                ck_assert_uint_eq(r.status, 0);
+                ck_assert_int_ge(fd, 0);
+                assert_fd_reads(fd, DATA);
+                close(fd);
+                close(c[i]);
+        }
+}
+
 START_TEST(restart_serves_queued_clients) {
         setup();
         int lfd = make_listener(F.listen_path, SOCK_SEQPACKET);
@@ -725,11 +751,7 @@ START_TEST(restart_serves_queued_clients) {
         ck_assert_int_eq(kill(first, SIGSTOP), 0);
         wait_stopped(first);
         int c[N_QUEUED];
-        for (int i = 0; i < N_QUEUED; i++) {
-                c[i] = tu_connect(F.listen_path);
-                ck_assert_int_ge(c[i], 0);
-                ck_assert_int_eq(tu_send(c[i], FDBR_OP_OPEN, 100 + (uint32_t) i, FDBR_F_READ, 0, F.data), 0);
-        }
+        queue_clients(c, 100);
         ck_assert_int_eq(kill(first, SIGKILL), 0);
         int status = tu_wait(first, START_TIMEOUT_MS);
         ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
@@ -740,18 +762,7 @@ START_TEST(restart_serves_queued_clients) {
 
         /* The next instance, on the very same socket, answers every one. */
         pid_t second = start_activated(lfd, &(struct spawn) {}, NULL, NULL);
-        for (int i = 0; i < N_QUEUED; i++) {
-                struct wire_reply r;
-                int fd = -1;
-                int k = tu_recv(c[i], &r, &fd, REPLY_TIMEOUT_MS);
-                ck_assert_msg(k == 0, "queued client %d: %s", i, strerror(-k));
-                ck_assert_uint_eq(r.id, 100 + (uint32_t) i);
-                ck_assert_uint_eq(r.status, 0);
-                ck_assert_int_ge(fd, 0);
-                assert_fd_reads(fd, DATA);
-                close(fd);
-                close(c[i]);
-        }
+        expect_queued_served(c, 100);
         stop(second);
         close(lfd);
         teardown();
@@ -770,11 +781,7 @@ START_TEST(restart_sigterm_serves_queued_clients) {
         ck_assert_int_eq(kill(first, SIGSTOP), 0);
         wait_stopped(first);
         int c[N_QUEUED];
-        for (int i = 0; i < N_QUEUED; i++) {
-                c[i] = tu_connect(F.listen_path);
-                ck_assert_int_ge(c[i], 0);
-                ck_assert_int_eq(tu_send(c[i], FDBR_OP_OPEN, 200 + (uint32_t) i, FDBR_F_READ, 0, F.data), 0);
-        }
+        queue_clients(c, 200);
         /* Both at once: the listener and the signal are ready in the same
          * turn of the loop when it wakes. */
         ck_assert_int_eq(kill(first, SIGTERM), 0);
@@ -783,18 +790,7 @@ START_TEST(restart_sigterm_serves_queued_clients) {
         ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
         pid_t second = start_activated(lfd, &(struct spawn) {}, NULL, NULL);
-        for (int i = 0; i < N_QUEUED; i++) {
-                struct wire_reply r;
-                int fd = -1;
-                int k = tu_recv(c[i], &r, &fd, REPLY_TIMEOUT_MS);
-                ck_assert_msg(k == 0, "queued client %d: %s", i, strerror(-k));
-                ck_assert_uint_eq(r.id, 200 + (uint32_t) i);
-                ck_assert_uint_eq(r.status, 0);
-                ck_assert_int_ge(fd, 0);
-                assert_fd_reads(fd, DATA);
-                close(fd);
-                close(c[i]);
-        }
+        expect_queued_served(c, 200);
         stop(second);
         close(lfd);
         teardown();

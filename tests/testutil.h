@@ -4,6 +4,7 @@
 /* Helpers shared by the test suites.  Tests abort (ck_assert) on any
  * failure of these helpers: a broken fixture is a failed test. */
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -11,6 +12,14 @@
 #include <check.h>
 
 #define TU_NOBODY 65534
+
+/* A call of the libc kind that must fail, returning -1 with errno e. */
+#define FAILS_WITH(call, e)                                \
+        do {                                               \
+                errno = 0;                                 \
+                ck_assert_int_eq((call), -1);              \
+                ck_assert_int_eq(errno, (e));              \
+        } while (0)
 
 /* Makes a fresh directory /tmp/fdbr-test-XXXXXX (mode 0755) and returns its
  * path (malloc'ed). */

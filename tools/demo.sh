@@ -12,14 +12,9 @@ tools/deps.sh
 cmake -S . -B build >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 
-demo=$(mktemp -d /tmp/fdbroker-demo.XXXXXX)
-chmod 755 "$demo"
-daemon=
-cleanup() {
-        [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
-        rm -rf "$demo"
-}
-trap cleanup EXIT INT TERM
+. tools/scratch.sh
+scratch_begin fdbroker-demo
+demo=$scratch
 
 # The client runs as nobody, and the build tree may be out of its reach (a
 # clone under /root): it runs a copy, its library found through

@@ -13,14 +13,9 @@ cd "$(dirname "$0")/.."
 build=$(realpath "${BUILD_DIR:-build}")
 tools/deps.sh
 
-work=$(mktemp -d /tmp/fdbr-valgrind.XXXXXX)
-chmod 755 "$work"
-daemon=
-cleanup() {
-        [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
-        rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. tools/scratch.sh
+scratch_begin fdbr-valgrind
+work=$scratch
 
 fail=0
 # Every descriptor open at exit must be std or inherited from this script.

@@ -162,20 +162,19 @@ static char *policy_text(const struct input *in, size_t *ret_len) {
 /* The first component can be nothing but "proc": no wildcard, no
  * template, escapes aside. */
 static bool model_is_proc(const char *c, size_t n) {
-        char lit[8];
-        size_t o = 0;
+        static const char want[] = "proc";
+        size_t k = 0;
 
-        for (size_t i = 0; i < n; i++) {
-                char ch = c[i];
-                if (ch == '\\' && i + 1 < n)
-                        ch = c[++i];
-                else if (strchr("*?[%", ch))
+        /* Compared as it is read, one unescaped character at a time. */
+        for (size_t i = 0; i < n; i++, k++) {
+                if (c[i] == '\\' && i + 1 < n)
+                        i++;
+                else if (strchr("*?[%", c[i]))
                         return false;
-                if (o == 4)
+                if (k == sizeof want - 1 || c[i] != want[k])
                         return false;
-                lit[o++] = ch;
         }
-        return o == 4 && memcmp(lit, "proc", 4) == 0;
+        return k == sizeof want - 1;
 }
 
 /* The pattern rules of docs/policy.md, checked directly on the text. */
