@@ -47,8 +47,11 @@ static void lane_run_held(struct lane *l, struct uidtab_entry *ue) {
                         ue->lanes[i].running++;
                         continue;
                 }
-                /* No thread at all: say so rather than wait forever. */
+                /* No thread at all: say so rather than wait forever.
+                 * Counted while it completes (see lane_pool_complete). */
+                ue->lanes[i].running++;
                 j->complete(j, -EAGAIN);
+                ue->lanes[i].running--;
         }
 }
 
@@ -57,9 +60,12 @@ static void lane_pool_complete(struct pool_job *pj) {
         struct lane *l = j->lane;
         struct uidtab_entry *ue = j->ue;
 
+        /* The job still counts for ue while it completes: completing may
+         * free the user's last connection, whose release would otherwise
+         * free the entry under our feet. */
+        j->complete(j, 0);
         ue->lanes[l->index].running--;
         lane_run_held(l, ue);
-        j->complete(j, 0);
         uidtab_put(l->uids, ue);
 }
 

@@ -843,6 +843,61 @@ START_TEST(slow_disk_shares_and_timeouts) {
 END_TEST
 
 
+/* Sends one CREATE that will fail in a worker, and goes away before the
+ * answer. */
+static int create_and_leave(void *arg) {
+        const struct creator *c = arg;
+        int fd = tu_connect(c->socket);
+        TU_REQUIRE(fd >= 0, "connect");
+        char *p = tu_strdupf("%s/%s0", c->dir, c->prefix);
+        TU_REQUIRE(tu_send(fd, FDBR_OP_OPEN, 1, FDBR_F_WRITE | FDBR_F_CREATE | FDBR_F_EXCL, 0644, p) == 0, "send");
+        free(p);
+        close(fd);
+        return 0;
+}
+
+/* A user's only connection is gone while its last request is in a
+ * worker, and the request fails (no descriptor to hand on): the answer
+ * cannot be sent, so finishing the request frees the connection, the
+ * last thing holding the user's entry.  The
+ * lane must not touch that entry afterwards (it did: a use after free on
+ * the loop, which the sanitizer build reports and aborts on). */
+START_TEST(last_request_of_gone_user) {
+        /* One request in flight: the broker stops reading the connection
+         * and learns that it is gone only when the answer cannot be sent. */
+        static const char *const args[] = { "--max-inflight", "1", NULL };
+        tu_shim_setup(&S, "creat:0:sleep=300");
+        start_opts(args, &S.opts);
+        tu_shim_check_loaded(&S);
+        char *out = path_of("data/out");
+        char *taken = tu_strdupf("%s/x0", out);
+        tu_write_file(taken, "taken", 0644, 0, 0);
+        arm(true);
+        for (unsigned round = 0; round < 3; round++) {
+                struct creator c = { .socket = D.socket, .dir = out, .prefix = "x", .n = 1 };
+                uint64_t before = S.ctl->calls[FAULT_CREAT];
+                tu_run_as(TU_NOBODY, TU_NOBODY, create_and_leave, &c);
+                /* Its create reached the worker and came back. */
+                long long end = tu_now_ms() + 5000;
+                while (S.ctl->calls[FAULT_CREAT] == before) {
+                        ck_assert_msg(tu_now_ms() < end, "the create never reached a worker");
+                        usleep(10000);
+                }
+                int by = tu_connect_ok(D.socket);
+                usleep(400000); /* the 300 ms the create takes: nothing to wait on from outside */
+                ping_ok(by, 1000);
+                close(by);
+        }
+        arm(false);
+        ck_assert_msg(!tu_log_has(&D, "AddressSanitizer", NULL), "%s", tu_daemon_log(&D));
+        wl_clean(20);
+        tu_daemon_expect_baseline(&D, "connections gone during their last request");
+        free(out);
+        free(taken);
+        stop();
+}
+END_TEST
+
 /* ---- a slow user database ---------------------------------------------------- */
 
 struct user_probe {
@@ -1025,6 +1080,7 @@ static Suite *faults_suite(void) {
         tcase_add_test(tc, out_of_descriptors);
         tcase_add_test(tc, one_uid_cannot_exhaust_descriptors);
         tcase_add_test(tc, slow_disk_shares_and_timeouts);
+        tcase_add_test(tc, last_request_of_gone_user);
         tcase_add_test(tc, slow_user_database);
         tcase_add_test(tc, slow_reload);
         suite_add_tcase(s, tc);
