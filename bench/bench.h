@@ -38,7 +38,10 @@ long nofile_raise(long want);
  * why files are registered one by one instead of removing a tree. */
 int cleanup_init(void);
 int cleanup_set_dir(const char *dir);
+/* A file, or an empty directory. */
 int cleanup_add_file(const char *path);
+/* Unmounted (MNT_DETACH) before the files are removed. */
+int cleanup_add_mount(const char *path);
 void cleanup_add_pid(pid_t pid);
 void cleanup_del_pid(pid_t pid);
 /* Runs the cleanup now (idempotent). */
@@ -185,6 +188,7 @@ struct options {
         bool skip_rss;
         bool skip_policy;
         bool skip_run;
+        bool churn;            /* the mount-table churn scenario (root, /dev/fuse) */
         bool json;
         unsigned idle_conns;
         unsigned policy_rules;
@@ -209,6 +213,8 @@ enum trapfloor_mode {
         _TRAPFLOOR_MAX,
 };
 int trapfloor_run(const char *const *argv, enum trapfloor_mode mode, double *ret);
+/* Last: it moves the benchmark into a mount namespace of its own. */
+int run_churn(const struct options *o);
 /* fdbroker-bench --loop open|fdbr PATH N: the CMD of run_runcmd(). */
 int runcmd_loop(int argc, char **argv);
 
@@ -220,6 +226,7 @@ int runcmd_loop(int argc, char **argv);
 #define TARGET_P50_VS_BARE_1X1 1.1      /* fdbrokerd p50 / bare p50, 1x1 only */
 #define TARGET_KIB_PER_IDLE_CONN 2.0
 #define TARGET_LARGE_POLICY 0.9         /* 10,000-rule ops/s / 10-rule ops/s at 16x8 */
+#define TARGET_CHURN_VS_QUIET 0.5       /* bystander ops/s under mount churn / without, 1x32 */
 
 /* The human table or JSON lines (--json), one call per result. */
 void report_init(bool json);
@@ -247,3 +254,5 @@ void report_latency(const char *name, const struct load_result *r);
 void report_check(const char *name, double value, const char *cmp, double target);
 /* A ratio without a target. */
 void report_ratio(const char *name, double value);
+/* The section cannot run here, and why. */
+void report_skip(const char *why);

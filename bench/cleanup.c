@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -15,6 +16,7 @@
 
 #define MAX_FILES 32
 #define MAX_PIDS 16
+#define MAX_MOUNTS 4
 #define PATH_SIZE 256
 /* How long a server gets to exit on SIGTERM before it is killed. */
 #define STOP_WAIT_NS 3000000000ull
@@ -24,6 +26,8 @@ static char dir[PATH_SIZE];
 static char files[MAX_FILES][PATH_SIZE];
 static volatile sig_atomic_t n_files;
 static volatile pid_t pids[MAX_PIDS];
+static char mounts[MAX_MOUNTS][PATH_SIZE];
+static volatile int n_mounts;
 
 static int copy_path(char *dst, const char *src) {
         size_t len = strlen(src);
@@ -45,6 +49,16 @@ int cleanup_add_file(const char *path) {
         if (r < 0)
                 return r;
         n_files = n_files + 1;
+        return 0;
+}
+
+int cleanup_add_mount(const char *path) {
+        if (n_mounts >= MAX_MOUNTS)
+                return -ENOSPC;
+        int r = copy_path(mounts[n_mounts], path);
+        if (r < 0)
+                return r;
+        n_mounts = n_mounts + 1;
         return 0;
 }
 
@@ -106,8 +120,13 @@ void cleanup_run(void) {
         sigprocmask(SIG_BLOCK, &block, &old);
 
         stop_children();
+        /* Mounts first: their points are among the files. */
+        for (int i = n_mounts - 1; i >= 0; i--)
+                (void) umount2(mounts[i], MNT_DETACH);
+        n_mounts = 0;
         for (int i = n_files - 1; i >= 0; i--)
-                (void) unlink(files[i]);
+                if (unlink(files[i]) < 0 && errno == EISDIR)
+                        (void) rmdir(files[i]);
         n_files = 0;
         if (dir[0]) {
                 (void) rmdir(dir);

@@ -239,6 +239,15 @@ void report_ratio(const char *name, double value) {
                 printf("  %-36s %12.2f\n", name, value);
 }
 
+void report_skip(const char *why) {
+        if (json) {
+                printf("{\"type\":\"skip\",\"section\":\"%s\",\"name\":", section);
+                json_string(why);
+                printf("}\n");
+        } else
+                printf("  skipped: %s\n", why);
+}
+
 void report_end(void) {
         fflush(stdout);
 }

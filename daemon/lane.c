@@ -57,8 +57,11 @@ static void lane_run_held(struct lane *l, struct uidtab_entry *ue) {
                         lane_count(l, ue, 1);
                         continue;
                 }
-                /* No thread at all: say so rather than wait forever. */
+                /* No thread at all: say so rather than wait forever.
+                 * Counted while it completes (see lane_pool_complete). */
+                lane_count(l, ue, 1);
                 j->complete(j, -EAGAIN);
+                lane_count(l, ue, -1);
         }
 }
 
@@ -67,9 +70,12 @@ static void lane_pool_complete(struct pool_job *pj) {
         struct lane *l = j->lane;
         struct uidtab_entry *ue = j->ue;
 
+        /* The job still counts for ue while it completes: completing may
+         * free the user's last connection, whose release would otherwise
+         * free the entry under our feet. */
+        j->complete(j, 0);
         lane_count(l, ue, -1);
         lane_run_held(l, ue);
-        j->complete(j, 0);
         uidtab_put(l->uids, ue);
 }
 

@@ -26,6 +26,7 @@
 #include "macro.h"
 #include "notify.h"
 #include "policy.h"
+#include "reload.h"
 #include "server.h"
 
 /* FDBR_DEFAULT_SOCKET comes from the build, which reads it from fdbroker.h. */
@@ -233,55 +234,52 @@ static void print_diag(const char *file, unsigned line, const char *message, voi
                 fprintf(stderr, "%s: %s\n", file, message);
 }
 
-struct first_diag {
-        char text[512];
-        unsigned count;
-};
-
-static void keep_first_diag(const char *file, unsigned line, const char *message, void *userdata) {
-        struct first_diag *d = userdata;
-        /* A warning never refuses a reload: name what did. */
-        if (strncmp(message, "warning: ", 9) == 0)
-                return;
-        if (d->count++ == 0) {
-                if (line > 0)
-                        snprintf(d->text, sizeof d->text, "%s:%u: %s", file, line, message);
-                else
-                        snprintf(d->text, sizeof d->text, "%s: %s", file, message);
-        }
-}
-
 /* ---- the running daemon ------------------------------------------------ */
 
 struct daemon {
         struct event_base *base;
         struct server server;
         struct notifier notifier;
+        struct reloader reloader;
         const char *policy_path;
         struct event *sigs[3];
 };
 
+/* On the loop, once the thread has read the files: the swap itself. */
+static void reload_finished(void *userdata, struct reload_result *res, bool more) {
+        struct daemon *d = userdata;
+
+        if (!res->policy) {
+                log_always(LOG_ERR, "reload refused, still serving policy generation %u: %s%s",
+                           d->server.generation, res->problems ? res->why : strerror(-res->policy_error),
+                           res->problems > 1 ? " (and more problems; see fdbrokerd --check-policy)" : "");
+        } else {
+                server_set_policy(&d->server, TAKE_PTR(res->policy));
+                server_set_accounts(&d->server, TAKE_PTR(res->accounts), res->accounts_error);
+                log_always(LOG_NOTICE, "policy reloaded from %s: generation %u, %zu rules", d->policy_path,
+                           d->server.generation, policy_rule_count(d->server.policy));
+        }
+        /* The manager hears READY=1 once, when the last one asked for is in. */
+        if (!more)
+                notifier_send(&d->notifier, "READY=1\n");
+}
+
+/* The loop only starts the reload: reading the files and resolving the
+ * names in them may wait on the user database (reload.h). */
 static void reload(struct daemon *d) {
-        struct first_diag diag = {};
-        struct policy *p;
         struct timespec ts;
 
+        int r = reload_request(&d->reloader);
+        if (r == 0)
+                return; /* one runs: another follows it, RELOADING=1 was said */
+        if (r < 0) {
+                log_always(LOG_ERR, "reload not started, still serving policy generation %u: %s",
+                           d->server.generation, strerror(-r));
+                return;
+        }
         clock_gettime(CLOCK_MONOTONIC, &ts);
         (void) sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
                           (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000);
-
-        int r = policy_load(d->policy_path, keep_first_diag, &diag, &p);
-        if (r < 0) {
-                log_always(LOG_ERR, "reload refused, still serving policy generation %u: %s%s",
-                           d->server.generation, diag.count ? diag.text : strerror(-r),
-                           diag.count > 1 ? " (and more problems; see fdbrokerd --check-policy)" : "");
-        } else {
-                server_set_policy(&d->server, p);
-                server_load_accounts(&d->server);
-                log_always(LOG_NOTICE, "policy reloaded from %s: generation %u, %zu rules", d->policy_path,
-                           d->server.generation, policy_rule_count(p));
-        }
-        notifier_send(&d->notifier, "READY=1\n");
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
@@ -338,7 +336,9 @@ int main(int argc, char **argv) {
                         .max_workers = POOL_THREADS_MAX_DEFAULT,
                 },
         };
-        struct daemon d = { .policy_path = NULL };
+        /* Static: a reload thread still in the user database at exit is
+         * left behind and writes into d.reloader until the process ends. */
+        static struct daemon d;
         struct listen_socket ls = { .fd = -1 };
         struct policy *policy = NULL;
         int r, ret = EXIT_FAILURE;
@@ -419,6 +419,12 @@ int main(int argc, char **argv) {
                 goto out;
         }
 
+        r = reload_init(&d.reloader, d.base, d.policy_path, server_subuid_path(&d.server), reload_finished, &d);
+        if (r < 0) {
+                log_always(LOG_ERR, "cannot start the reload thread: %s", strerror(-r));
+                goto out;
+        }
+
         for (size_t i = 0; i < ELEMENTSOF(signals); i++) {
                 d.sigs[i] = evsignal_new(d.base, signals[i], on_signal, &d);
                 if (!d.sigs[i] || evsignal_add(d.sigs[i], NULL) < 0) {
@@ -452,6 +458,8 @@ out:
         for (size_t i = 0; i < ELEMENTSOF(d.sigs); i++)
                 if (d.sigs[i])
                         event_free(d.sigs[i]);
+        /* Before the server: a reload finishing now must not swap into it. */
+        reload_done(&d.reloader);
         if (d.base)
                 server_done(&d.server);
         policy_unref(policy);

@@ -303,16 +303,24 @@ void server_done(struct server *s) {
         s->policy = NULL;
 }
 
-void server_load_accounts(struct server *s) {
-        struct account_table *t;
-        int r = account_table_load(s->cfg.subuid_path ? s->cfg.subuid_path : SERVER_SUBUID_PATH, &t);
-        if (r < 0) {
+const char *server_subuid_path(const struct server *s) {
+        return s->cfg.subuid_path ? s->cfg.subuid_path : SERVER_SUBUID_PATH;
+}
+
+void server_set_accounts(struct server *s, struct account_table *t, int error) {
+        if (!t) {
                 log_msg(LOG_WARNING, "%s: %s; subordinate uids count as users of their own",
-                        s->cfg.subuid_path ? s->cfg.subuid_path : SERVER_SUBUID_PATH, strerror(-r));
+                        server_subuid_path(s), strerror(-error));
                 return;
         }
         account_table_free(s->accounts);
         s->accounts = t;
+}
+
+void server_load_accounts(struct server *s) {
+        struct account_table *t = NULL;
+        int r = account_table_load(server_subuid_path(s), &t);
+        server_set_accounts(s, r < 0 ? NULL : t, r);
 }
 
 void server_set_policy(struct server *s, struct policy *policy) {

@@ -139,9 +139,16 @@ void server_set_policy(struct server *s, struct policy *policy);
  * answered or after a grace period.  A second call ends it at once. */
 void server_shutdown(struct server *s);
 
-/* Reads /etc/subuid again (start, SIGHUP); keeps the old table when it
- * cannot. */
+/* Reads /etc/subuid (at start; a reload reads it in a thread of its own,
+ * see reload.h); keeps the old table when it cannot. */
 void server_load_accounts(struct server *s);
+
+/* Swaps in a table read elsewhere (takes it); NULL keeps the old one and
+ * logs error, why it could not be read. */
+void server_set_accounts(struct server *s, struct account_table *t, int error);
+
+/* Where the subordinate ranges are read from. */
+const char *server_subuid_path(const struct server *s);
 
 /* The STATUS op's text: one key=value a line. */
 void server_status_text(const struct server *s, FILE *f);

@@ -843,6 +843,61 @@ START_TEST(slow_disk_shares_and_timeouts) {
 END_TEST
 
 
+/* Sends one CREATE that will fail in a worker, and goes away before the
+ * answer. */
+static int create_and_leave(void *arg) {
+        const struct creator *c = arg;
+        int fd = tu_connect(c->socket);
+        TU_REQUIRE(fd >= 0, "connect");
+        char *p = tu_strdupf("%s/%s0", c->dir, c->prefix);
+        TU_REQUIRE(tu_send(fd, FDBR_OP_OPEN, 1, FDBR_F_WRITE | FDBR_F_CREATE | FDBR_F_EXCL, 0644, p) == 0, "send");
+        free(p);
+        close(fd);
+        return 0;
+}
+
+/* A user's only connection is gone while its last request is in a
+ * worker, and the request fails (no descriptor to hand on): the answer
+ * cannot be sent, so finishing the request frees the connection, the
+ * last thing holding the user's entry.  The
+ * lane must not touch that entry afterwards (it did: a use after free on
+ * the loop, which the sanitizer build reports and aborts on). */
+START_TEST(last_request_of_gone_user) {
+        /* One request in flight: the broker stops reading the connection
+         * and learns that it is gone only when the answer cannot be sent. */
+        static const char *const args[] = { "--max-inflight", "1", NULL };
+        tu_shim_setup(&S, "creat:0:sleep=300");
+        start_opts(args, &S.opts);
+        tu_shim_check_loaded(&S);
+        char *out = path_of("data/out");
+        char *taken = tu_strdupf("%s/x0", out);
+        tu_write_file(taken, "taken", 0644, 0, 0);
+        arm(true);
+        for (unsigned round = 0; round < 3; round++) {
+                struct creator c = { .socket = D.socket, .dir = out, .prefix = "x", .n = 1 };
+                uint64_t before = S.ctl->calls[FAULT_CREAT];
+                tu_run_as(TU_NOBODY, TU_NOBODY, create_and_leave, &c);
+                /* Its create reached the worker and came back. */
+                long long end = tu_now_ms() + 5000;
+                while (S.ctl->calls[FAULT_CREAT] == before) {
+                        ck_assert_msg(tu_now_ms() < end, "the create never reached a worker");
+                        usleep(10000);
+                }
+                int by = tu_connect_ok(D.socket);
+                usleep(400000); /* the 300 ms the create takes: nothing to wait on from outside */
+                ping_ok(by, 1000);
+                close(by);
+        }
+        arm(false);
+        ck_assert_msg(!tu_log_has(&D, "AddressSanitizer", NULL), "%s", tu_daemon_log(&D));
+        wl_clean(20);
+        tu_daemon_expect_baseline(&D, "connections gone during their last request");
+        free(out);
+        free(taken);
+        stop();
+}
+END_TEST
+
 /* ---- a slow user database ---------------------------------------------------- */
 
 struct user_probe {
@@ -928,6 +983,91 @@ START_TEST(slow_user_database) {
 }
 END_TEST
 
+static bool notify_until(const char *what, char *buf, size_t size, int timeout_ms) {
+        for (long long end = tu_now_ms() + timeout_ms; tu_now_ms() < end;) {
+                int n = tu_daemon_notify(&D, buf, size - 1, (int) (end - tu_now_ms()));
+                if (n < 0)
+                        return false;
+                buf[n] = 0;
+                if (strstr(buf, what))
+                        return true;
+        }
+        return false;
+}
+
+/* The user database takes 2 s for every name (a directory service that
+ * went away), and a reload resolves two: the policy's user= and the
+ * owner named in the subuid file — 4 s.  Meanwhile a client connected
+ * before is answered at once, PING and OPEN alike: the names are resolved
+ * off the loop.  Two more SIGHUPs during the reload make one more reload
+ * after it, not two.  Then the new policy is in force, and no call of the
+ * reload thread was refused by the system-call filter. */
+START_TEST(slow_reload) {
+        static const char before[] = "any @DIR@/data/old read\n";
+        static const char after[] = "user=nobody @DIR@/data/mine read\n"
+                                    "group=nogroup @DIR@/data/ours read\n"
+                                    "any @DIR@/data/* read\n";
+        char buf[1024];
+
+        tu_shim_setup(&S, "getpwnam_r:0:sleep=2000");
+        tu_private_mounts();
+        char *subuid_dir = tu_mkdtemp(), *subuid = tu_strdupf("%s/subuid", subuid_dir);
+        tu_write_file(subuid, "nobody:200000:65536\n", 0644, 0, 0);
+        const char *const args[] = { "--subuid", subuid, NULL };
+        tu_daemon_start_opts(&D, before, args, &S.opts);
+        tu_shim_check_loaded(&S);
+        char *data = path_of("data"), *old = path_of("data/old"), *new = path_of("data/new");
+        tu_mkdir(data, 0755, 0, 0);
+        tu_write_file(old, "old", 0644, 0, 0);
+        tu_write_file(new, "new", 0644, 0, 0);
+
+        int by = tu_connect_ok(D.socket);
+        ping_ok(by, 1000);
+        ck_assert_int_eq(tu_request(by, FDBR_OP_OPEN, FDBR_F_READ, 0, new, NULL), EACCES);
+
+        char *text = tu_subst_dir(after, D.dir);
+        tu_write_file(D.policy, text, 0644, 0, 0);
+        free(text);
+        tu_shim_arm(&S, true);
+        ck_assert_int_eq(kill(D.pid, SIGHUP), 0);
+        ck_assert(notify_until("RELOADING=1", buf, sizeof buf, 5000));
+        ck_assert_int_eq(kill(D.pid, SIGHUP), 0);
+        ck_assert_int_eq(kill(D.pid, SIGHUP), 0);
+
+        /* The reload is in the user database for 4 s: the loop is not. */
+        long long t0 = tu_now_ms();
+        while (tu_now_ms() - t0 < 3000) {
+                ping_ok(by, 100);
+                long long t1 = tu_now_ms();
+                int fd = -1;
+                int st = tu_request(by, FDBR_OP_OPEN, FDBR_F_READ, 0, old, &fd);
+                ck_assert_msg(st == 0, "OPEN during the reload: %d", st);
+                ck_assert_msg(tu_now_ms() - t1 < 100, "OPEN took %lld ms during the reload", tu_now_ms() - t1);
+                close(fd);
+                usleep(20000);
+        }
+        ck_assert_msg(__atomic_load_n(&S.ctl->injected[FAULT_GETPWNAM], __ATOMIC_RELAXED) > 0,
+                      "the reload never asked the user database");
+
+        /* READY=1 once, when the reload asked for during the first is in. */
+        ck_assert_msg(notify_until("READY=1", buf, sizeof buf, 20000), "no READY=1 after the reloads");
+        ck_assert_msg(strstr(buf, "policy generation 3"), "two SIGHUPs during a reload made: %s", buf);
+        ck_assert_uint_eq(__atomic_load_n(&S.ctl->injected[FAULT_GETPWNAM], __ATOMIC_RELAXED), 4);
+        int fd = -1;
+        ck_assert_int_eq(tu_request(by, FDBR_OP_OPEN, FDBR_F_READ, 0, new, &fd), 0);
+        close(fd);
+        ck_assert(tu_log_has(&D, "policy reloaded", "generation 3", NULL));
+        ck_assert_msg(!tu_log_has(&D, "generation 4", NULL), "%s", tu_daemon_log(&D));
+        ck_assert_msg(!tu_log_has(&D, "seccomp", NULL), "a system call was refused:\n%s", tu_daemon_log(&D));
+
+        close(by);
+        free(data), free(old), free(new);
+        stop();
+        tu_rm_rf(subuid_dir);
+        free(subuid_dir), free(subuid);
+}
+END_TEST
+
 static Suite *faults_suite(void) {
         Suite *s = suite_create("faults");
         TCase *tc = tcase_create("faults");
@@ -940,7 +1080,9 @@ static Suite *faults_suite(void) {
         tcase_add_test(tc, out_of_descriptors);
         tcase_add_test(tc, one_uid_cannot_exhaust_descriptors);
         tcase_add_test(tc, slow_disk_shares_and_timeouts);
+        tcase_add_test(tc, last_request_of_gone_user);
         tcase_add_test(tc, slow_user_database);
+        tcase_add_test(tc, slow_reload);
         suite_add_tcase(s, tc);
         return s;
 }

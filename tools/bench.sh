@@ -125,6 +125,8 @@ function row(key, part,    v, pass) {
                        all(key, "value", "%.2f")
         } else if (part[1] == "value") {
                 printf "  %-34s %8.2f %s\n", part[3], median(key, "value"), unit[key]
+        } else if (part[1] == "skip") {
+                printf "  skipped: %s\n", part[3]
         } else if (part[1] == "latency") {
                 printf "  %-34s p50 %7.1f us  p99 %7.1f us\n", part[3], median(key, "p50_us"), median(key, "p99_us")
         }

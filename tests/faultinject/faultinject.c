@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <grp.h>
 #include <pwd.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -59,6 +60,8 @@ static int (*real_accept4)(int, __SOCKADDR_ARG, socklen_t *restrict, int);
 static int (*real_getsockopt)(int, int, int, void *restrict, socklen_t *restrict);
 static int (*real_setsockopt)(int, int, int, const void *, socklen_t);
 static int (*real_getpwuid_r)(uid_t, struct passwd *, char *, size_t, struct passwd **);
+static int (*real_getpwnam_r)(const char *, struct passwd *, char *, size_t, struct passwd **);
+static int (*real_getgrnam_r)(const char *, struct group *, char *, size_t, struct group **);
 
 /* dlsym may allocate before the allocator is known: a little static memory
  * serves it, and is never given back. */
@@ -99,6 +102,10 @@ static void resolve(void) {
         real_setsockopt = (int (*)(int, int, int, const void *, socklen_t)) dlsym(RTLD_NEXT, "setsockopt");
         real_getpwuid_r = (int (*)(uid_t, struct passwd *, char *, size_t, struct passwd **)) dlsym(RTLD_NEXT,
                                                                                                    "getpwuid_r");
+        real_getpwnam_r = (int (*)(const char *, struct passwd *, char *, size_t, struct passwd **)) dlsym(
+                RTLD_NEXT, "getpwnam_r");
+        real_getgrnam_r = (int (*)(const char *, struct group *, char *, size_t, struct group **)) dlsym(
+                RTLD_NEXT, "getgrnam_r");
         resolving = false;
 }
 
@@ -285,6 +292,28 @@ int getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t size, struct pass
                 return errno;
         }
         return real_getpwuid_r(uid, pw, buf, size, res);
+}
+
+/* The same for names: what a policy's user= and group= and the owners in
+ * /etc/subuid are resolved with. */
+int getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t size, struct passwd **res) {
+        if (!real_getpwnam_r)
+                resolve();
+        if (inject(FAULT_GETPWNAM)) {
+                *res = NULL;
+                return errno;
+        }
+        return real_getpwnam_r(name, pw, buf, size, res);
+}
+
+int getgrnam_r(const char *name, struct group *gr, char *buf, size_t size, struct group **res) {
+        if (!real_getgrnam_r)
+                resolve();
+        if (inject(FAULT_GETGRNAM)) {
+                *res = NULL;
+                return errno;
+        }
+        return real_getgrnam_r(name, gr, buf, size, res);
 }
 
 /* ---- set-up ------------------------------------------------------------- */

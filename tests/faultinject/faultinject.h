@@ -50,10 +50,12 @@ enum fault_call {
         FAULT_GETSOCKOPT,
         FAULT_SETSOCKOPT,
         FAULT_GETPWUID,     /* getpwuid_r; opt=N: only for uid N */
+        FAULT_GETPWNAM,     /* getpwnam_r (user= names, /etc/subuid owners) */
+        FAULT_GETGRNAM,     /* getgrnam_r (group= names) */
         FAULT_CALL_MAX,
 };
 
-#define FAULT_CALL_NAMES { "malloc", "calloc", "realloc", "openat2", "creat", "sendmsg", "recvmsg", "accept4", "getsockopt", "setsockopt", "getpwuid_r" }
+#define FAULT_CALL_NAMES { "malloc", "calloc", "realloc", "openat2", "creat", "sendmsg", "recvmsg", "accept4", "getsockopt", "setsockopt", "getpwuid_r", "getpwnam_r", "getgrnam_r" }
 
 #define FAULT_CTL_MAGIC 0x46445246u /* "FRDF" */
 
