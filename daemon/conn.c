@@ -122,28 +122,35 @@ static bool conn_may_read(const struct conn *c) {
                !(c->q_head && conn_fds_room(c) == 0) && !conn_closes_full(c);
 }
 
+/* Adds or removes ev; false if it could not be added. */
+static bool conn_event_set(struct event *ev, bool *on, bool want) {
+        if (want == *on)
+                return true;
+        if (!want)
+                event_del(ev);
+        else if (event_add(ev, NULL) < 0)
+                return false;
+        *on = want;
+        return true;
+}
+
 /* Brings the registered events in line with the state: read while there
- * is room for more requests, write while replies wait. */
+ * is room for more requests, write while replies wait.  The loop's first
+ * registration of a descriptor number allocates (its table grows with
+ * the highest number, and draining connections keep numbers taken): an
+ * add that fails is tried again on the retry timer (a common timeout,
+ * which does not allocate), never left to fail unseen with the
+ * connection never read. */
 static void conn_update(struct conn *c) {
         if (c->closed)
                 return;
         bool want_read = conn_may_read(c);
         bool want_write = !c->broken && c->q_head && !c->stalled;
+        bool ok = conn_event_set(&c->ev_read, &c->reading, want_read);
 
-        if (want_read != c->reading) {
-                if (want_read)
-                        event_add(&c->ev_read, NULL);
-                else
-                        event_del(&c->ev_read);
-                c->reading = want_read;
-        }
-        if (want_write != c->writing) {
-                if (want_write)
-                        event_add(&c->ev_write, NULL);
-                else
-                        event_del(&c->ev_write);
-                c->writing = want_write;
-        }
+        ok = conn_event_set(&c->ev_write, &c->writing, want_write) && ok;
+        if (!ok && !event_pending(&c->ev_retry, EV_TIMEOUT, NULL))
+                evtimer_add(&c->ev_retry, c->srv->retry_timeouts[0]);
 }
 
 static void conn_user_known(void *userdata, const char *name, const char *home) {
@@ -166,23 +173,13 @@ int conn_new(struct server *s, int fd, struct identity *id, struct uidtab_entry 
         c->fd = fd;
         c->ue = ue;
         c->n_ref = 1;
+        c->id = *id;
+        *id = (struct identity) {};
         c->q_tail = &c->q_head;
         event_assign(&c->ev_read, s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
         event_assign(&c->ev_write, s->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
         evtimer_assign(&c->ev_timer, s->base, conn_on_timer, c);
         evtimer_assign(&c->ev_retry, s->base, conn_on_retry, c);
-        /* The loop's first registration of a descriptor allocates (its
-         * table grows with the highest number, and draining connections
-         * keep numbers taken): done here, where a failure costs only this
-         * connection, so that adding it later cannot fail unseen and
-         * leave it never read. */
-        if (event_add(&c->ev_read, NULL) < 0) {
-                free(c);
-                return -ENOMEM;
-        }
-        event_del(&c->ev_read);
-        c->id = *id;
-        *id = (struct identity) {};
         evtimer_add(&c->ev_timer, s->idle_timeout);
         LIST_INSERT_HEAD(&s->conns, c, link);
         s->n_conns++;
