@@ -952,6 +952,48 @@ START_TEST(closed_connection_keeps_unread_counted) {
 }
 END_TEST
 
+/* Sent descriptors it does not read, gets the connection closed, keeps
+ * its end until the test is done. */
+static int draining_client(void *arg) {
+        const struct zombie *z = arg;
+        int fd = tu_connect(z->socket);
+        TU_REQUIRE(fd >= 0);
+        for (int j = 0; j < 4; j++)
+                TU_REQUIRE(tu_send(fd, FDBR_OP_OPEN, (uint32_t) j, FDBR_F_READ, 0, z->pub) == 0);
+        TU_REQUIRE(send(fd, "xyz", 3, MSG_NOSIGNAL) == 3);
+        TU_REQUIRE(z_step(z, 'C') == 0);
+        close(fd);
+        return 0;
+}
+
+/* Stopping does not wait for draining connections: their descriptors
+ * are the client's to read or drop, nothing the broker owes an answer. */
+START_TEST(stop_closes_draining_at_once) {
+        start(NULL);
+        char *pub = path_of("data/public.txt");
+        int ctl = tu_connect_ok(D.socket);
+        int to_child[2], to_test[2];
+        ck_assert_int_eq(pipe2(to_child, O_CLOEXEC), 0);
+        ck_assert_int_eq(pipe2(to_test, O_CLOEXEC), 0);
+        struct zombie z = { .socket = D.socket, .pub = pub, .cmd = to_child[0], .ack = to_test[1] };
+        struct tu_child child = tu_start_as(TU_NOBODY, TU_NOBODY, draining_client, &z);
+        close(to_child[0]);
+        close(to_test[1]);
+        z_expect(to_test[0], 'C');
+        status_wait(ctl, "clients_draining", 1, "closed with 4 unread");
+        close(ctl);
+        long long t0 = tu_now_ms();
+        stop();
+        long long took = tu_now_ms() - t0;
+        ck_assert_msg(took < 1500, "stopping took %lld ms with a connection draining", took);
+        z_go(to_child[1]);
+        tu_join_as(&child);
+        close(to_child[1]);
+        close(to_test[0]);
+        free(pub);
+}
+END_TEST
+
 
 /* ---- a slow disk: fair shares of the local workers, and no work after a
  * timeout ------------------------------------------------------------------ */
@@ -1141,6 +1183,7 @@ static Suite *faults_suite(void) {
         tcase_add_test(tc, out_of_descriptors);
         tcase_add_test(tc, one_uid_cannot_exhaust_descriptors);
         tcase_add_test(tc, closed_connection_keeps_unread_counted);
+        tcase_add_test(tc, stop_closes_draining_at_once);
         tcase_add_test(tc, slow_disk_shares_and_timeouts);
         tcase_add_test(tc, slow_user_database);
         suite_add_tcase(s, tc);
