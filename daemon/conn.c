@@ -57,7 +57,10 @@ struct conn {
         bool closing;              /* close once every reply is out */
         bool batching;             /* replies go to the server's outbox first */
         bool broken;               /* the socket failed; close at the next chance */
-        bool closed;
+        bool closed;               /* no more reading, writing or answering */
+        /* Closed by the broker while descriptors it sent may be unread:
+         * shut down, still counted, kept until they are gone. */
+        bool draining;
         /* Descriptors sent that the client may not have received yet: the
          * kernel counts them against uid 0's RLIMIT_NOFILE until it does
          * (see conn_may_send_fd). */
@@ -119,28 +122,35 @@ static bool conn_may_read(const struct conn *c) {
                !(c->q_head && conn_fds_room(c) == 0) && !conn_closes_full(c);
 }
 
+/* Adds or removes ev; false if it could not be added. */
+static bool conn_event_set(struct event *ev, bool *on, bool want) {
+        if (want == *on)
+                return true;
+        if (!want)
+                event_del(ev);
+        else if (event_add(ev, NULL) < 0)
+                return false;
+        *on = want;
+        return true;
+}
+
 /* Brings the registered events in line with the state: read while there
- * is room for more requests, write while replies wait. */
+ * is room for more requests, write while replies wait.  The loop's first
+ * registration of a descriptor number allocates (its table grows with
+ * the highest number, and draining connections keep numbers taken): an
+ * add that fails is tried again on the retry timer (a common timeout,
+ * which does not allocate), never left to fail unseen with the
+ * connection never read. */
 static void conn_update(struct conn *c) {
         if (c->closed)
                 return;
         bool want_read = conn_may_read(c);
         bool want_write = !c->broken && c->q_head && !c->stalled;
+        bool ok = conn_event_set(&c->ev_read, &c->reading, want_read);
 
-        if (want_read != c->reading) {
-                if (want_read)
-                        event_add(&c->ev_read, NULL);
-                else
-                        event_del(&c->ev_read);
-                c->reading = want_read;
-        }
-        if (want_write != c->writing) {
-                if (want_write)
-                        event_add(&c->ev_write, NULL);
-                else
-                        event_del(&c->ev_write);
-                c->writing = want_write;
-        }
+        ok = conn_event_set(&c->ev_write, &c->writing, want_write) && ok;
+        if (!ok && !event_pending(&c->ev_retry, EV_TIMEOUT, NULL))
+                evtimer_add(&c->ev_retry, c->srv->retry_timeouts[0]);
 }
 
 static void conn_user_known(void *userdata, const char *name, const char *home) {
@@ -190,18 +200,23 @@ int conn_new(struct server *s, int fd, struct identity *id, struct uidtab_entry 
 /* What the client has received since: SIOCOUTQ is what is still queued
  * for it, in bytes of at least s->fd_msg_size a record, so it bounds from
  * above how many of the descriptors sent are still unread. */
-static void conn_refresh_unread(struct conn *c) {
+static int conn_refresh_unread(struct conn *c) {
         struct server *s = c->srv;
         int outq;
 
-        if (c->fds_unread == 0 || ioctl(c->fd, SIOCOUTQ, &outq) < 0)
-                return;
+        if (c->fds_unread == 0)
+                return 0;
+        if (ioctl(c->fd, SIOCOUTQ, &outq) < 0)
+                return -errno;
         size_t most = outq <= 0 ? 0 : ((size_t) outq + s->fd_msg_size - 1) / s->fd_msg_size;
         unsigned left = most < c->fds_unread ? (unsigned) most : c->fds_unread;
         unsigned gone = c->fds_unread - left;
         c->fds_unread = left;
         c->ue->fds_out -= gone;
         s->fds_out -= gone;
+        if (c->draining)
+                s->draining_fds -= gone;
+        return 0;
 }
 
 /* Descriptors in flight are the kernel's to count, per sending user: past
@@ -242,10 +257,19 @@ static void conn_stall(struct conn *c) {
                 c->retry++;
 }
 
+/* The socket and the connection's counts go: what the client was sent
+ * and has not read stays in flight (if it keeps its end) beyond what the
+ * budget sees, so only a connection with none, or the broker stopping,
+ * gets here (see conn_close). */
 static void conn_release(struct conn *c) {
         struct server *s = c->srv;
 
         event_del(&c->ev_retry);
+        if (c->draining) {
+                c->draining = false;
+                s->n_draining--;
+                s->draining_fds -= c->fds_unread;
+        }
         c->ue->fds_out -= c->fds_unread;
         s->fds_out -= c->fds_unread;
         c->fds_unread = 0;
@@ -261,14 +285,10 @@ static void conn_release(struct conn *c) {
         conn_unref(c);
 }
 
-/* Disconnects: the socket, the queue and the requests waiting for a
- * thread go now; the memory when the last worker holding a request of
- * ours is done.  Descriptors the client was sent and has not taken stay in
- * flight as long as it keeps its end, beyond what the budget can see
- * (docs/security.md says what that leaves open). */
-void conn_free(struct conn *c) {
-        if (!c || c->closed)
-                return;
+/* Stops everything the connection does: its events, the queue and the
+ * requests waiting for a thread go now; the memory when the last worker
+ * holding a request of ours is done. */
+static void conn_disconnect(struct conn *c) {
         c->closed = true;
         event_del(&c->ev_read);
         event_del(&c->ev_write);
@@ -278,11 +298,74 @@ void conn_free(struct conn *c) {
         while (c->q_head)
                 conn_dequeue(c);
         defer_drop(c);
+}
+
+/* Disconnects at once, draining or not: the broker is stopping. */
+void conn_free(struct conn *c) {
+        if (!c || (c->closed && !c->draining))
+                return;
+        if (!c->closed)
+                conn_disconnect(c);
         conn_release(c);
+}
+
+/* The broker ends the connection (EPROTO, idle, replies not taken, the
+ * client gone or its socket failed).  Descriptors the client was sent and
+ * has not read stay in flight, counted by the kernel against uid 0, for
+ * as long as it keeps its end: closing now would forget them, and a
+ * client repeating that would take uid 0's in-flight count past what the
+ * budget sees.  So such a connection drains instead: shut down both ways
+ * (the client reads what is queued, then EOF, as after a close, and can
+ * send nothing more), no events but a timer, its unread descriptors still
+ * charged to its user and in all, and still one of its user's
+ * connections.  The timer looks at SIOCOUTQ again, ever less often; once
+ * nothing is unread (taken, or purged by the kernel when the client
+ * closed its end) the socket is closed. */
+static void conn_close(struct conn *c) {
+        struct server *s = c->srv;
+
+        if (c->closed)
+                return;
+        conn_disconnect(c);
+        if (s->stopping || conn_refresh_unread(c) < 0 || c->fds_unread == 0 || shutdown(c->fd, SHUT_RDWR) < 0) {
+                conn_release(c);
+                return;
+        }
+        log_msg(LOG_DEBUG, "pid=%d uid=%u: %u descriptors maybe unread, draining", (int) c->id.pid,
+                (unsigned) c->id.uid, c->fds_unread);
+        c->draining = true;
+        s->n_draining++;
+        s->draining_fds += c->fds_unread;
+        c->retry = 0;
+        /* ev_retry: never pending on a closed connection otherwise.  A
+         * timer that cannot be added (the loop's heap could not grow)
+         * would never come: then the count is given up. */
+        if (evtimer_add(&c->ev_retry, s->drain_timeouts[0]) < 0)
+                conn_release(c);
+}
+
+static void conn_on_drain(struct conn *c) {
+        struct server *s = c->srv;
+
+        /* A socket whose queue cannot be measured is closed: it cannot be
+         * told when the client has read it. */
+        if (conn_refresh_unread(c) < 0 || c->fds_unread == 0) {
+                conn_release(c);
+                return;
+        }
+        if (c->retry + 1 < SERVER_DRAIN_STEPS)
+                c->retry++;
+        if (evtimer_add(&c->ev_retry, s->drain_timeouts[c->retry]) < 0)
+                conn_release(c);
 }
 
 static void conn_on_retry(evutil_socket_t fd, short what, void *arg) {
         struct conn *c = arg;
+
+        if (c->draining) {
+                conn_on_drain(c);
+                return;
+        }
 
         /* A client taking what it was sent is retried at the first
          * interval again; one that takes nothing, ever less often. */
@@ -543,7 +626,7 @@ void conn_settle(struct conn *c) {
         if (c->closed)
                 return;
         if (c->broken || (c->closing && !c->q_head && c->jobs == 0)) {
-                conn_free(c);
+                conn_close(c);
                 return;
         }
         conn_update(c);
@@ -628,7 +711,7 @@ static bool conn_read(struct conn *c, unsigned budget) {
                 if (n == -EAGAIN)
                         break;
                 if (n < 0) {
-                        conn_free(c);
+                        conn_close(c);
                         return false;
                 }
                 budget -= (unsigned) n;
@@ -654,7 +737,7 @@ static bool conn_read(struct conn *c, unsigned budget) {
                 }
                 conn_send_batch(c);
                 if (eof) {
-                        conn_free(c);
+                        conn_close(c);
                         return false;
                 }
                 if ((unsigned) n < want)
@@ -682,6 +765,11 @@ void conn_shutdown_all(struct server *s) {
 }
 
 void conn_shutdown(struct conn *c) {
+        /* Stopping: a draining connection is not waited for. */
+        if (c->draining) {
+                conn_free(c);
+                return;
+        }
         if (c->closed)
                 return;
         /* Not read yet for want of its user's entry: it is shut down once
@@ -715,5 +803,5 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg) {
 
         log_msg(LOG_INFO, "pid=%d uid=%u: %s, closing", (int) c->id.pid, (unsigned) c->id.uid,
                 c->closing ? "replies not taken before close" : "no request within the idle timeout");
-        conn_free(c);
+        conn_close(c);
 }

@@ -15,10 +15,14 @@ struct uidtab_entry;
 /* Takes ownership of fd, of *id (left empty) and of one connection counted
  * in ue. */
 int conn_new(struct server *s, int fd, struct identity *id, struct uidtab_entry *ue, struct conn **ret);
+/* Closes at once, a draining connection too (the broker is stopping): it
+ * leaves the server's list.  When the broker itself ends a connection
+ * whose client may not have read every descriptor it was sent, the
+ * connection drains first (conn.c, conn_close). */
 void conn_free(struct conn *c);
 
 /* Answers what the client already sent, then closes once the replies are
- * out (the server is stopping). */
+ * out (the server is stopping); a draining connection closes now. */
 void conn_shutdown(struct conn *c);
 void conn_shutdown_all(struct server *s);
 

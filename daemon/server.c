@@ -245,6 +245,13 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
                 if (!s->retry_timeouts[i])
                         return -ENOMEM;
         }
+        for (unsigned i = 0; i < SERVER_DRAIN_STEPS; i++) {
+                unsigned ms = 50u << i;
+                struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
+                s->drain_timeouts[i] = event_base_init_common_timeout(base, &tv);
+                if (!s->drain_timeouts[i])
+                        return -ENOMEM;
+        }
         /* Each real user gets a quarter of the general workers, half of
          * the local ones, a quarter of the closers: one user's hung
          * filesystem or slow disk never takes a lane from the others. */
@@ -281,6 +288,8 @@ int server_init(struct server *s, struct event_base *base, int listen_fd, struct
 }
 
 void server_done(struct server *s) {
+        /* conn_free closes draining connections too: each call takes one
+         * off the list. */
         while (!LIST_EMPTY(&s->conns))
                 conn_free(LIST_FIRST(&s->conns));
         /* Requests still in workers complete into closed connections, and
@@ -345,6 +354,7 @@ void server_status_text(const struct server *s, FILE *f) {
         fprintf(f, "version=%s\n", FDBR_VERSION);
         fprintf(f, "uptime_s=%lld\n", (long long) (server_now_s() - s->started));
         fprintf(f, "clients=%u\n", s->n_conns);
+        fprintf(f, "clients_draining=%u\n", s->n_draining);
         fprintf(f, "requests=%llu\n", (unsigned long long) s->n_requests);
         fprintf(f, "denied=%llu\n", (unsigned long long) s->n_denied);
         fprintf(f, "in_workers=%llu\n", (unsigned long long) s->n_deferred);
@@ -365,6 +375,7 @@ void server_status_text(const struct server *s, FILE *f) {
         fprintf(f, "descriptors_held=%u\n", s->held_fds);
         fprintf(f, "descriptors_closing=%u\n", s->closing_fds);
         fprintf(f, "descriptors_unread=%u\n", s->fds_out);
+        fprintf(f, "descriptors_draining=%u\n", s->draining_fds);
         fprintf(f, "mount_table_reads=%llu\n", (unsigned long long) mounts_reloads());
         fprintf(f, "user_lookups=%llu\n", userdb_lookups());
         for (unsigned op = 1; op <= FDBR_OP_MAX; op++)

@@ -42,6 +42,9 @@ enum { LANE_GENERAL, LANE_LOCAL, LANE_CLOSER };
 /* A connection that may not send a descriptor yet tries again after 10
  * ms, doubling each time nothing changed, up to 1 s. */
 #define SERVER_RETRY_STEPS 8
+/* A draining connection (see conn_close) looks at what its client has
+ * not read after 50 ms, doubling up to 3.2 s. */
+#define SERVER_DRAIN_STEPS 7
 
 enum { SERVER_ALLOWED, SERVER_DENIED, SERVER_FAILED };
 
@@ -80,7 +83,9 @@ struct server {
         struct policy *policy;
         unsigned generation;
         struct conn_list conns;
-        unsigned n_conns;
+        unsigned n_conns;                 /* draining ones included */
+        unsigned n_draining;              /* closed by us, kept until their descriptors are read */
+        unsigned draining_fds;            /* ... what they were sent and may not have read (in fds_out) */
         struct uidtab uids;
         struct account_table *accounts;
         struct lane general;              /* work that may block anywhere */
@@ -101,6 +106,7 @@ struct server {
         const struct timeval *idle_timeout;
         const struct timeval *open_timeout;
         const struct timeval *retry_timeouts[SERVER_RETRY_STEPS];
+        const struct timeval *drain_timeouts[SERVER_DRAIN_STEPS];
         uint64_t n_requests;
         uint64_t n_denied;
         uint64_t n_deferred;              /* requests that went to a worker */

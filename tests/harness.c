@@ -345,7 +345,7 @@ void tu_child_fail(const char *file, int line, const char *cond, const char *fmt
                 (void) !write(child_err_fd, msg, strlen(msg));
 }
 
-void tu_run_as(uid_t uid, gid_t gid, tu_child_fn fn, void *arg) {
+struct tu_child tu_start_as(uid_t uid, gid_t gid, tu_child_fn fn, void *arg) {
         int p[2];
         ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
 
@@ -365,15 +365,25 @@ void tu_run_as(uid_t uid, gid_t gid, tu_child_fn fn, void *arg) {
                 _exit(fn(arg) == 0 ? 0 : 1);
         }
         close(p[1]);
+        return (struct tu_child) { .pid = pid, .uid = uid, .err_fd = p[0] };
+}
+
+void tu_join_as(struct tu_child *c) {
         char msg[1025] = "";
         ssize_t n, total = 0;
-        while ((n = read(p[0], msg + total, sizeof msg - 1 - (size_t) total)) > 0)
+        while ((n = read(c->err_fd, msg + total, sizeof msg - 1 - (size_t) total)) > 0)
                 total += n;
         msg[total] = 0;
-        close(p[0]);
-        int status = tu_wait(pid, 60000);
+        close(c->err_fd);
+        c->err_fd = -1;
+        int status = tu_wait(c->pid, 60000);
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child as uid %u failed: %s",
-                      (unsigned) uid, msg[0] ? msg : "(no message)");
+                      (unsigned) c->uid, msg[0] ? msg : "(no message)");
+}
+
+void tu_run_as(uid_t uid, gid_t gid, tu_child_fn fn, void *arg) {
+        struct tu_child c = tu_start_as(uid, gid, fn, arg);
+        tu_join_as(&c);
 }
 
 /* ---- resilience tests ------------------------------------------------- */

@@ -113,6 +113,17 @@ const char *tu_cli_path(void);
 typedef int (*tu_child_fn)(void *arg);
 void tu_run_as(uid_t uid, gid_t gid, tu_child_fn fn, void *arg);
 
+/* tu_run_as in two halves, for a client that must stay alive while the
+ * test looks at the daemon: tu_start_as returns once the child runs,
+ * tu_join_as waits for it and fails the test as tu_run_as does. */
+struct tu_child {
+        pid_t pid;
+        uid_t uid;
+        int err_fd;
+};
+struct tu_child tu_start_as(uid_t uid, gid_t gid, tu_child_fn fn, void *arg);
+void tu_join_as(struct tu_child *c);
+
 #define TU_REQUIRE(cond, ...)                                                       \
         do {                                                                        \
                 if (!(cond)) {                                                      \

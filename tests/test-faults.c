@@ -751,6 +751,249 @@ START_TEST(one_uid_cannot_exhaust_descriptors) {
 }
 END_TEST
 
+/* ---- connections the broker closed with descriptors still unread --------- */
+
+/* A counter from STATUS (asked on ctl, a connection of root's), -1 if the
+ * key is missing. */
+static long status_value(int ctl, const char *key) {
+        static uint8_t buf[FDBR_WIRE_REPLY_MAX];
+        static char text[FDBR_WIRE_TEXT_MAX + 2];
+        struct fdpass_msg m;
+        struct wire_reply r;
+        struct pollfd p = { .fd = ctl, .events = POLLIN };
+
+        ck_assert_int_eq(tu_send(ctl, FDBR_OP_STATUS, 1, 0, 0, NULL), 0);
+        ck_assert_int_eq(poll(&p, 1, 5000), 1);
+        ck_assert_int_eq(fdpass_recv(ctl, buf, sizeof buf, false, &m), 0);
+        ck_assert_int_eq(wire_reply_decode(buf, m.len, &r), 0);
+        ck_assert_int_eq(r.status, 0);
+        text[0] = '\n';
+        memcpy(text + 1, r.data, r.data_len);
+        text[r.data_len + 1] = 0;
+        char pat[64];
+        snprintf(pat, sizeof pat, "\n%s=", key);
+        const char *v = strstr(text, pat);
+        return v ? strtol(v + strlen(pat), NULL, 10) : -1;
+}
+
+/* Waits until STATUS says key=want; fails naming what it says instead. */
+static void status_wait(int ctl, const char *key, long want, const char *when) {
+        long v = -1;
+        for (long long t0 = tu_now_ms(); tu_now_ms() - t0 < 10000; usleep(20000)) {
+                v = status_value(ctl, key);
+                if (v == want)
+                        return;
+        }
+        ck_abort_msg("%s: %s=%ld, expected %ld", when, key, v, want);
+}
+
+enum { Z_CONNS = 3, Z_FDS = 20, Z_EXTRA = 8 };
+
+struct zombie {
+        const char *socket;
+        const char *pub;
+        int cmd;    /* read end: the test says go on */
+        int ack;    /* write end: the client says where it is */
+};
+
+static int z_step(const struct zombie *z, char say) {
+        char go;
+        if (write(z->ack, &say, 1) != 1 || read(z->cmd, &go, 1) != 1)
+                return -1;
+        return 0;
+}
+
+/* The attacker: on each of Z_CONNS connections it is sent Z_FDS
+ * descriptors it does not read, then it gets the broker to close the
+ * connection (a record that is not ours) and keeps its end. */
+static int zombie_client(void *arg) {
+        const struct zombie *z = arg;
+        int fd[Z_CONNS + 3];
+
+        for (int i = 0; i < Z_CONNS; i++) {
+                fd[i] = tu_connect(z->socket);
+                TU_REQUIRE(fd[i] >= 0);
+                for (int j = 0; j < Z_FDS; j++)
+                        TU_REQUIRE(tu_send(fd[i], FDBR_OP_OPEN, (uint32_t) j, FDBR_F_READ, 0, z->pub) == 0);
+                TU_REQUIRE(z_step(z, 'S') == 0);
+                TU_REQUIRE(send(fd[i], "xyz", 3, MSG_NOSIGNAL) == 3);
+                /* The broker hung up: as after a close, nothing more can be
+                 * sent, and the socket says so. */
+                struct pollfd p = { .fd = fd[i], .events = POLLRDHUP };
+                TU_REQUIRE(poll(&p, 1, 5000) == 1 && (p.revents & POLLHUP), "revents 0x%x", p.revents);
+                TU_REQUIRE(tu_send(fd[i], FDBR_OP_PING, 1, 0, 0, NULL) == -EPIPE);
+                TU_REQUIRE(z_step(z, 'C') == 0);
+        }
+        /* A new connection of the same user, taking nothing. */
+        fd[Z_CONNS] = tu_connect(z->socket);
+        TU_REQUIRE(fd[Z_CONNS] >= 0);
+        for (int j = 0; j < Z_EXTRA; j++)
+                TU_REQUIRE(tu_send(fd[Z_CONNS], FDBR_OP_OPEN, (uint32_t) j, FDBR_F_READ, 0, z->pub) == 0);
+        TU_REQUIRE(z_step(z, 'S') == 0);
+        /* The closed ones still count against --max-clients-per-uid 5. */
+        fd[Z_CONNS + 1] = tu_connect(z->socket);
+        TU_REQUIRE(fd[Z_CONNS + 1] >= 0);
+        TU_REQUIRE(tu_request(fd[Z_CONNS + 1], FDBR_OP_PING, 0, 0, NULL, NULL) == 0);
+        fd[Z_CONNS + 2] = tu_connect(z->socket);
+        TU_REQUIRE(fd[Z_CONNS + 2] >= 0);
+        TU_REQUIRE(tu_closed(fd[Z_CONNS + 2], 5000), "a sixth connection was accepted");
+        close(fd[Z_CONNS + 2]);
+        TU_REQUIRE(z_step(z, 'L') == 0);
+
+        /* The first connection read now: every reply with its descriptor,
+         * the EPROTO answer, then EOF. */
+        for (int j = 0; j < Z_FDS; j++) {
+                struct wire_reply r;
+                int rfd = -1;
+                TU_REQUIRE(tu_recv(fd[0], &r, &rfd, 5000) == 0);
+                TU_REQUIRE(r.status == 0 && rfd >= 0 && r.id == (uint32_t) j, "reply %u: status %u, fd %d", r.id,
+                           r.status, rfd);
+                close(rfd);
+        }
+        struct wire_reply r;
+        TU_REQUIRE(tu_recv(fd[0], &r, NULL, 5000) == 0 && r.status == EPROTO, "status %u", r.status);
+        TU_REQUIRE(tu_recv(fd[0], &r, NULL, 5000) == -ECONNRESET);
+        TU_REQUIRE(z_step(z, 'R') == 0);
+
+        for (int i = 0; i < Z_CONNS + 2; i++)
+                close(fd[i]);
+        char done = 'X';
+        TU_REQUIRE(write(z->ack, &done, 1) == 1);
+        return 0;
+}
+
+static void z_expect(int ack, char want) {
+        struct pollfd p = { .fd = ack, .events = POLLIN };
+        char got = 0;
+        ck_assert_msg(poll(&p, 1, 15000) == 1 && read(ack, &got, 1) == 1 && got == want,
+                      "the client did not reach step %c (got %c)", want, got ? got : '-');
+}
+
+static void z_go(int cmd) {
+        ck_assert_int_eq(write(cmd, "G", 1), 1);
+}
+
+/* Descriptors the broker sent stay in flight, counted by the kernel
+ * against uid 0, for as long as the client keeps its end, even after the
+ * broker closed the connection.  Such a connection drains: its
+ * descriptors stay counted against its user (who is then refused more
+ * beyond the budget, while another user is served) and it stays one of
+ * its user's connections, until the client reads them or closes. */
+START_TEST(closed_connection_keeps_unread_counted) {
+        enum { NOFILE = 1024 };
+        struct tu_spawn_opts o = { .nofile = NOFILE };
+        static const char *const args[] = { "--max-clients-per-uid", "5", NULL };
+        start_opts(args, &o);
+        char *pub = path_of("data/public.txt");
+        int ctl = tu_connect_ok(D.socket);
+        long opens = status_value(ctl, "requests_open_allowed");
+        int to_child[2], to_test[2];
+        ck_assert_int_eq(pipe2(to_child, O_CLOEXEC), 0);
+        ck_assert_int_eq(pipe2(to_test, O_CLOEXEC), 0);
+        struct zombie z = { .socket = D.socket, .pub = pub, .cmd = to_child[0], .ack = to_test[1] };
+        struct tu_child child = tu_start_as(TU_NOBODY, TU_NOBODY, zombie_client, &z);
+        close(to_child[0]);
+        close(to_test[1]);
+        int cmd = to_child[1], ack = to_test[0];
+
+        for (int i = 1; i <= Z_CONNS; i++) {
+                z_expect(ack, 'S');
+                status_wait(ctl, "descriptors_unread", Z_FDS * i, "sent, not read");
+                z_go(cmd);
+                z_expect(ack, 'C');
+                /* Closed by the broker, the client's end open: still counted. */
+                ck_assert_int_eq(status_value(ctl, "descriptors_unread"), Z_FDS * i);
+                ck_assert_int_eq(status_value(ctl, "clients_draining"), i);
+                ck_assert_int_eq(status_value(ctl, "descriptors_draining"), Z_FDS * i);
+                z_go(cmd);
+        }
+
+        /* The user's budget (a quarter of a quarter of 960) is spent: a new
+         * connection of it gets the few every connection may leave unread,
+         * the rest waits. */
+        z_expect(ack, 'S');
+        status_wait(ctl, "requests_open_allowed", opens + Z_CONNS * Z_FDS + Z_EXTRA, "the extra requests answered");
+        for (int k = 0; k < 2; k++) {
+                ck_assert_int_eq(status_value(ctl, "descriptors_unread"), Z_CONNS * Z_FDS + 4);
+                ck_assert_int_eq(status_value(ctl, "descriptors_held"), Z_EXTRA - 4);
+                if (k == 0)
+                        usleep(300000); /* and no more after a while: nothing to wait for */
+        }
+        /* Another user is served meanwhile. */
+        tu_run_as(TU_NOBODY - 1, TU_NOBODY - 1, served_as_nobody, pub);
+        z_go(cmd);
+        z_expect(ack, 'L');
+        ck_assert_int_eq(status_value(ctl, "clients_draining"), Z_CONNS);
+        z_go(cmd);
+
+        /* The client read its first connection: that one is gone, its
+         * user's budget back, so the waiting replies went out. */
+        z_expect(ack, 'R');
+        status_wait(ctl, "clients_draining", Z_CONNS - 1, "one drained");
+        status_wait(ctl, "descriptors_unread", (Z_CONNS - 1) * Z_FDS + Z_EXTRA, "one drained");
+        ck_assert_int_eq(status_value(ctl, "descriptors_draining"), (Z_CONNS - 1) * Z_FDS);
+        z_go(cmd);
+
+        /* It closes everything: the kernel purged the queues, nothing is
+         * left draining, the daemon holds what it held before. */
+        z_expect(ack, 'X');
+        tu_join_as(&child);
+        status_wait(ctl, "clients_draining", 0, "the client closed");
+        status_wait(ctl, "descriptors_unread", 0, "the client closed");
+        ck_assert_int_eq(status_value(ctl, "descriptors_draining"), 0);
+        ck_assert_int_eq(status_value(ctl, "descriptors_held"), 0);
+        status_wait(ctl, "clients", 1, "the client closed");
+        close(ctl);
+        close(cmd);
+        close(ack);
+        free(pub);
+        tu_daemon_expect_baseline(&D, "connections closed with descriptors unread");
+        stop();
+}
+END_TEST
+
+/* Sent descriptors it does not read, gets the connection closed, keeps
+ * its end until the test is done. */
+static int draining_client(void *arg) {
+        const struct zombie *z = arg;
+        int fd = tu_connect(z->socket);
+        TU_REQUIRE(fd >= 0);
+        for (int j = 0; j < 4; j++)
+                TU_REQUIRE(tu_send(fd, FDBR_OP_OPEN, (uint32_t) j, FDBR_F_READ, 0, z->pub) == 0);
+        TU_REQUIRE(send(fd, "xyz", 3, MSG_NOSIGNAL) == 3);
+        TU_REQUIRE(z_step(z, 'C') == 0);
+        close(fd);
+        return 0;
+}
+
+/* Stopping does not wait for draining connections: their descriptors
+ * are the client's to read or drop, nothing the broker owes an answer. */
+START_TEST(stop_closes_draining_at_once) {
+        start(NULL);
+        char *pub = path_of("data/public.txt");
+        int ctl = tu_connect_ok(D.socket);
+        int to_child[2], to_test[2];
+        ck_assert_int_eq(pipe2(to_child, O_CLOEXEC), 0);
+        ck_assert_int_eq(pipe2(to_test, O_CLOEXEC), 0);
+        struct zombie z = { .socket = D.socket, .pub = pub, .cmd = to_child[0], .ack = to_test[1] };
+        struct tu_child child = tu_start_as(TU_NOBODY, TU_NOBODY, draining_client, &z);
+        close(to_child[0]);
+        close(to_test[1]);
+        z_expect(to_test[0], 'C');
+        status_wait(ctl, "clients_draining", 1, "closed with 4 unread");
+        close(ctl);
+        long long t0 = tu_now_ms();
+        stop();
+        long long took = tu_now_ms() - t0;
+        ck_assert_msg(took < 1500, "stopping took %lld ms with a connection draining", took);
+        z_go(to_child[1]);
+        tu_join_as(&child);
+        close(to_child[1]);
+        close(to_test[0]);
+        free(pub);
+}
+END_TEST
+
 
 /* ---- a slow disk: fair shares of the local workers, and no work after a
  * timeout ------------------------------------------------------------------ */
@@ -1079,6 +1322,8 @@ static Suite *faults_suite(void) {
         tcase_add_test(tc, accept_fails_no_spin);
         tcase_add_test(tc, out_of_descriptors);
         tcase_add_test(tc, one_uid_cannot_exhaust_descriptors);
+        tcase_add_test(tc, closed_connection_keeps_unread_counted);
+        tcase_add_test(tc, stop_closes_draining_at_once);
         tcase_add_test(tc, slow_disk_shares_and_timeouts);
         tcase_add_test(tc, last_request_of_gone_user);
         tcase_add_test(tc, slow_user_database);
