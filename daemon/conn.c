@@ -194,8 +194,11 @@ int conn_new(struct server *s, int fd, struct identity *id, struct uidtab_entry 
 
 /* Replies with a descriptor each a connection may leave unread before its
  * user's budget is asked (but never more than the connection's bound,
- * s->conn_out_max). */
+ * s->conn_out_max), so that a user's new connection is not starved by its
+ * old ones; and never past twice the user's budget, or a user with many
+ * connections, draining ones included, could hold what all users share. */
 #define CONN_FDS_UNREAD_FREE 4
+#define CONN_FDS_USER_HARD(s) (2 * (s)->uid_out_max)
 
 /* What the client has received since: SIOCOUTQ is what is still queued
  * for it, in bytes of at least s->fd_msg_size a record, so it bounds from
@@ -230,7 +233,7 @@ static bool conn_fd_room(const struct conn *c) {
         const struct server *s = c->srv;
         unsigned unread = c->fds_unread + c->batch_fds;
         return s->fds_out < s->fds_max && unread < s->conn_out_max &&
-               (unread < CONN_FDS_UNREAD_FREE || c->ue->fds_out < s->uid_out_max);
+               c->ue->fds_out < (unread < CONN_FDS_UNREAD_FREE ? CONN_FDS_USER_HARD(s) : s->uid_out_max);
 }
 
 static bool conn_may_send_fd(struct conn *c) {

@@ -753,38 +753,15 @@ END_TEST
 
 /* ---- connections the broker closed with descriptors still unread --------- */
 
-/* A counter from STATUS (asked on ctl, a connection of root's), -1 if the
- * key is missing. */
-static long status_value(int ctl, const char *key) {
-        static uint8_t buf[FDBR_WIRE_REPLY_MAX];
-        static char text[FDBR_WIRE_TEXT_MAX + 2];
-        struct fdpass_msg m;
-        struct wire_reply r;
-        struct pollfd p = { .fd = ctl, .events = POLLIN };
-
-        ck_assert_int_eq(tu_send(ctl, FDBR_OP_STATUS, 1, 0, 0, NULL), 0);
-        ck_assert_int_eq(poll(&p, 1, 5000), 1);
-        ck_assert_int_eq(fdpass_recv(ctl, buf, sizeof buf, false, &m), 0);
-        ck_assert_int_eq(wire_reply_decode(buf, m.len, &r), 0);
-        ck_assert_int_eq(r.status, 0);
-        text[0] = '\n';
-        memcpy(text + 1, r.data, r.data_len);
-        text[r.data_len + 1] = 0;
-        char pat[64];
-        snprintf(pat, sizeof pat, "\n%s=", key);
-        const char *v = strstr(text, pat);
-        return v ? strtol(v + strlen(pat), NULL, 10) : -1;
-}
-
 /* Waits until STATUS says key=want; fails naming what it says instead. */
 static void status_wait(int ctl, const char *key, long want, const char *when) {
-        long v = -1;
+        long long v = -1;
         for (long long t0 = tu_now_ms(); tu_now_ms() - t0 < 10000; usleep(20000)) {
-                v = status_value(ctl, key);
+                v = tu_status_on(ctl, key);
                 if (v == want)
                         return;
         }
-        ck_abort_msg("%s: %s=%ld, expected %ld", when, key, v, want);
+        ck_abort_msg("%s: %s=%lld, expected %ld", when, key, v, want);
 }
 
 enum { Z_CONNS = 3, Z_FDS = 20, Z_EXTRA = 8 };
@@ -886,7 +863,7 @@ START_TEST(closed_connection_keeps_unread_counted) {
         start_opts(args, &o);
         char *pub = path_of("data/public.txt");
         int ctl = tu_connect_ok(D.socket);
-        long opens = status_value(ctl, "requests_open_allowed");
+        long opens = tu_status_on(ctl, "requests_open_allowed");
         int to_child[2], to_test[2];
         ck_assert_int_eq(pipe2(to_child, O_CLOEXEC), 0);
         ck_assert_int_eq(pipe2(to_test, O_CLOEXEC), 0);
@@ -902,9 +879,9 @@ START_TEST(closed_connection_keeps_unread_counted) {
                 z_go(cmd);
                 z_expect(ack, 'C');
                 /* Closed by the broker, the client's end open: still counted. */
-                ck_assert_int_eq(status_value(ctl, "descriptors_unread"), Z_FDS * i);
-                ck_assert_int_eq(status_value(ctl, "clients_draining"), i);
-                ck_assert_int_eq(status_value(ctl, "descriptors_draining"), Z_FDS * i);
+                ck_assert_int_eq(tu_status_on(ctl, "descriptors_unread"), Z_FDS * i);
+                ck_assert_int_eq(tu_status_on(ctl, "clients_draining"), i);
+                ck_assert_int_eq(tu_status_on(ctl, "descriptors_draining"), Z_FDS * i);
                 z_go(cmd);
         }
 
@@ -914,8 +891,8 @@ START_TEST(closed_connection_keeps_unread_counted) {
         z_expect(ack, 'S');
         status_wait(ctl, "requests_open_allowed", opens + Z_CONNS * Z_FDS + Z_EXTRA, "the extra requests answered");
         for (int k = 0; k < 2; k++) {
-                ck_assert_int_eq(status_value(ctl, "descriptors_unread"), Z_CONNS * Z_FDS + 4);
-                ck_assert_int_eq(status_value(ctl, "descriptors_held"), Z_EXTRA - 4);
+                ck_assert_int_eq(tu_status_on(ctl, "descriptors_unread"), Z_CONNS * Z_FDS + 4);
+                ck_assert_int_eq(tu_status_on(ctl, "descriptors_held"), Z_EXTRA - 4);
                 if (k == 0)
                         usleep(300000); /* and no more after a while: nothing to wait for */
         }
@@ -923,7 +900,7 @@ START_TEST(closed_connection_keeps_unread_counted) {
         tu_run_as(TU_NOBODY - 1, TU_NOBODY - 1, served_as_nobody, pub);
         z_go(cmd);
         z_expect(ack, 'L');
-        ck_assert_int_eq(status_value(ctl, "clients_draining"), Z_CONNS);
+        ck_assert_int_eq(tu_status_on(ctl, "clients_draining"), Z_CONNS);
         z_go(cmd);
 
         /* The client read its first connection: that one is gone, its
@@ -931,7 +908,7 @@ START_TEST(closed_connection_keeps_unread_counted) {
         z_expect(ack, 'R');
         status_wait(ctl, "clients_draining", Z_CONNS - 1, "one drained");
         status_wait(ctl, "descriptors_unread", (Z_CONNS - 1) * Z_FDS + Z_EXTRA, "one drained");
-        ck_assert_int_eq(status_value(ctl, "descriptors_draining"), (Z_CONNS - 1) * Z_FDS);
+        ck_assert_int_eq(tu_status_on(ctl, "descriptors_draining"), (Z_CONNS - 1) * Z_FDS);
         z_go(cmd);
 
         /* It closes everything: the kernel purged the queues, nothing is
@@ -940,14 +917,72 @@ START_TEST(closed_connection_keeps_unread_counted) {
         tu_join_as(&child);
         status_wait(ctl, "clients_draining", 0, "the client closed");
         status_wait(ctl, "descriptors_unread", 0, "the client closed");
-        ck_assert_int_eq(status_value(ctl, "descriptors_draining"), 0);
-        ck_assert_int_eq(status_value(ctl, "descriptors_held"), 0);
+        ck_assert_int_eq(tu_status_on(ctl, "descriptors_draining"), 0);
+        ck_assert_int_eq(tu_status_on(ctl, "descriptors_held"), 0);
         status_wait(ctl, "clients", 1, "the client closed");
         close(ctl);
         close(cmd);
         close(ack);
         free(pub);
         tu_daemon_expect_baseline(&D, "connections closed with descriptors unread");
+        stop();
+}
+END_TEST
+
+enum { M_CONNS = 40, M_FDS = 4 };
+
+/* Many connections, each leaving the few replies unread that every
+ * connection may leave; it holds them until the test says go on. */
+static int many_conns_client(void *arg) {
+        const struct zombie *z = arg;
+        int fd[M_CONNS];
+
+        for (int i = 0; i < M_CONNS; i++) {
+                fd[i] = tu_connect(z->socket);
+                TU_REQUIRE(fd[i] >= 0);
+                for (int j = 0; j < M_FDS; j++)
+                        TU_REQUIRE(tu_send(fd[i], FDBR_OP_OPEN, (uint32_t) j, FDBR_F_READ, 0, z->pub) == 0);
+        }
+        TU_REQUIRE(z_step(z, 'S') == 0);
+        for (int i = 0; i < M_CONNS; i++)
+                close(fd[i]);
+        return 0;
+}
+
+/* The few unread replies every connection may have do not add up past
+ * twice the user's budget (60 at 1,024 descriptors): 40 connections of one
+ * user get 120 descriptors out, not 160; the rest wait, another user is
+ * served. */
+START_TEST(many_connections_bounded_per_user) {
+        enum { NOFILE = 1024, BUDGET = 60 };
+        struct tu_spawn_opts o = { .nofile = NOFILE };
+        static const char *const args[] = { "--max-clients-per-uid", "64", NULL };
+        start_opts(args, &o);
+        char *pub = path_of("data/public.txt");
+        int ctl = tu_connect_ok(D.socket);
+        long long opens = tu_status_on(ctl, "requests_open_allowed");
+        int to_child[2], to_test[2];
+        ck_assert_int_eq(pipe2(to_child, O_CLOEXEC), 0);
+        ck_assert_int_eq(pipe2(to_test, O_CLOEXEC), 0);
+        struct zombie z = { .socket = D.socket, .pub = pub, .cmd = to_child[0], .ack = to_test[1] };
+        struct tu_child child = tu_start_as(TU_NOBODY, TU_NOBODY, many_conns_client, &z);
+        close(to_child[0]);
+        close(to_test[1]);
+
+        z_expect(to_test[0], 'S');
+        status_wait(ctl, "requests_open_allowed", opens + M_CONNS * M_FDS, "every request answered");
+        ck_assert_int_eq(tu_status_on(ctl, "descriptors_unread"), 2 * BUDGET);
+        ck_assert_int_eq(tu_status_on(ctl, "descriptors_held"), M_CONNS * M_FDS - 2 * BUDGET);
+        tu_run_as(TU_NOBODY - 1, TU_NOBODY - 1, served_as_nobody, pub);
+        z_go(to_child[1]);
+        tu_join_as(&child);
+        status_wait(ctl, "descriptors_unread", 0, "the client closed");
+        ck_assert_int_eq(tu_status_on(ctl, "descriptors_held"), 0);
+        close(ctl);
+        close(to_child[1]);
+        close(to_test[0]);
+        free(pub);
+        tu_daemon_expect_baseline(&D, "many connections leaving replies unread");
         stop();
 }
 END_TEST
@@ -1323,6 +1358,7 @@ static Suite *faults_suite(void) {
         tcase_add_test(tc, out_of_descriptors);
         tcase_add_test(tc, one_uid_cannot_exhaust_descriptors);
         tcase_add_test(tc, closed_connection_keeps_unread_counted);
+        tcase_add_test(tc, many_connections_bounded_per_user);
         tcase_add_test(tc, stop_closes_draining_at_once);
         tcase_add_test(tc, slow_disk_shares_and_timeouts);
         tcase_add_test(tc, last_request_of_gone_user);
