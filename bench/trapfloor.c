@@ -25,13 +25,8 @@
 
 #include "bench.h"
 #include "fdpass.h"
+#include "seccomp-compat.h"
 
-#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
-#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
-#endif
-#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
-#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
-#endif
 #if defined(__x86_64__)
 #define FLOOR_ARCH AUDIT_ARCH_X86_64
 #elif defined(__aarch64__)

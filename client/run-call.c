@@ -29,6 +29,7 @@
 
 #include "macro.h"
 #include "statx.h"
+#include "seccomp-compat.h"
 
 #if defined(__x86_64__)
 #define RUN_AUDIT_ARCH AUDIT_ARCH_X86_64
@@ -38,10 +39,6 @@
 #define RUN_KERNEL_O_LARGEFILE 0400000
 #endif
 #include <linux/audit.h>
-
-#ifndef SECCOMP_ADDFD_FLAG_SEND
-#define SECCOMP_ADDFD_FLAG_SEND (1UL << 1)
-#endif
 
 struct run_call {
         struct run *run;

@@ -65,17 +65,26 @@ int run_mem_open(pid_t pid) {
         return fd < 0 ? -errno : fd;
 }
 
+/* The start of a /proc/PID/status, NUL-terminated, in buf: what
+ * run_mem_umask and run_mem_same_creds look for is in its first read. */
+static int run_status_read(const char *path, char *buf, size_t size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = read(fd, buf, size - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        return 0;
+}
+
 int run_mem_umask(pid_t pid) {
         char p[64], buf[2048];
 
         snprintf(p, sizeof p, "/proc/%d/status", (int) pid);
-        _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        if (n < 0)
-                return -errno;
-        buf[n] = 0;
+        int r = run_status_read(p, buf, sizeof buf);
+        if (r < 0)
+                return r;
 
         /* "Umask:\t0022" comes early, well within the first read. */
         const char *u = strstr(buf, "\nUmask:");
@@ -112,13 +121,9 @@ static bool run_status_line(const char *status, const char *name, char *out, siz
 static int run_creds_read(const char *path, struct run_creds *ret) {
         char buf[4096], cap[32];
 
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        if (n < 0)
-                return -errno;
-        buf[n] = 0;
+        int r = run_status_read(path, buf, sizeof buf);
+        if (r < 0)
+                return r;
         if (!run_status_line(buf, "\nUid:", ret->uid, sizeof ret->uid) ||
             !run_status_line(buf, "\nGid:", ret->gid, sizeof ret->gid) ||
             !run_status_line(buf, "\nGroups:", ret->groups, sizeof ret->groups) ||
