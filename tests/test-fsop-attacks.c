@@ -158,15 +158,22 @@ static int child_open_read(void *arg) {
         return 0;
 }
 
-/* A writer blocked in open(O_WRONLY) of a FIFO is released by the first
- * reader to open it: the broker must not be that reader. */
-START_TEST(fifo_not_opened) {
+/* A daemon granting nobody everything beneath data directly and beneath
+ * links through symlinks, with both directories made. */
+static void start_data_and_links(void) {
         char *p;
         tu_daemon_start(&D,
                         "uid=65534 @DIR@/data/** read,write\n"
                         "uid=65534 @DIR@/links/** read,follow\n", NULL);
         tu_mkdir(p = path_in("data"), 0755, 0, 0); free(p);
         tu_mkdir(p = path_in("links"), 0755, 0, 0); free(p);
+}
+
+/* A writer blocked in open(O_WRONLY) of a FIFO is released by the first
+ * reader to open it: the broker must not be that reader. */
+START_TEST(fifo_not_opened) {
+        char *p;
+        start_data_and_links();
         char *fifo = path_in("data/fifo");
         ck_assert_int_eq(mkfifo(fifo, 0666), 0);
         ck_assert_int_eq(symlink(fifo, p = path_in("links/fifo")), 0); free(p);
@@ -229,11 +236,7 @@ static int open_events(int ino) {
  * on the node. */
 START_TEST(device_not_opened) {
         char *p;
-        tu_daemon_start(&D,
-                        "uid=65534 @DIR@/data/** read,write\n"
-                        "uid=65534 @DIR@/links/** read,follow\n", NULL);
-        tu_mkdir(p = path_in("data"), 0755, 0, 0); free(p);
-        tu_mkdir(p = path_in("links"), 0755, 0, 0); free(p);
+        start_data_and_links();
         char *node = path_in("data/null");
         ck_assert_int_eq(mknod(node, S_IFCHR | 0666, makedev(1, 3)), 0);
         ck_assert_int_eq(symlink(node, p = path_in("links/null")), 0); free(p);

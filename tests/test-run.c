@@ -88,15 +88,6 @@ struct job {
         const char *want_err; /* a substring of stderr, or NULL */
 };
 
-static int read_all(int fd, char *buf, size_t size) {
-        size_t n = 0;
-        ssize_t k;
-        while (n < size - 1 && (k = read(fd, buf + n, size - 1 - n)) > 0)
-                n += (size_t) k;
-        buf[n] = 0;
-        return (int) n;
-}
-
 #if defined(__x86_64__)
 #define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
 #elif defined(__aarch64__)
@@ -175,8 +166,8 @@ static int child_job(void *arg) {
         }
         close(o[1]);
         close(e[1]);
-        read_all(o[0], out, sizeof out);
-        read_all(e[0], err, sizeof err);
+        tu_read_all(o[0], out, sizeof out);
+        tu_read_all(e[0], err, sizeof err);
         close(o[0]);
         close(e[0]);
         int st = tu_wait(pid, 50000);
