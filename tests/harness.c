@@ -564,24 +564,39 @@ static void cli_cleanup(void) {
                 tu_rm_rf(cli_dir);
 }
 
+/* The directory everyone can search that copies go to, made once per
+ * process and removed at its exit. */
+static const char *public_dir(void) {
+        if (cli_dir)
+                return cli_dir;
+        char *dir = tu_mkdtemp();
+        ck_assert_int_eq(chmod(dir, 0755), 0);
+        cli_dir = dir;
+        cli_owner = getpid();
+        atexit(cli_cleanup);
+        return cli_dir;
+}
+
+char *tu_public_copy(const char *path) {
+        char *to = tu_strdupf("%s/%s", public_dir(), strrchr(path, '/') + 1);
+        char *cmd = tu_strdupf("cp -p '%s' '%s'", path, to);
+        ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+        free(cmd);
+        return to;
+}
+
 const char *tu_cli_path(void) {
         static char *path;
         if (path)
                 return path;
-        char *dir = tu_mkdtemp();
-        cli_dir = strdup(dir);
-        cli_owner = getpid();
-        atexit(cli_cleanup);
-        ck_assert_int_eq(chmod(dir, 0755), 0);
         char *src_dir = tu_strdupf("%s", FDBR_CLI_PATH);
         *strrchr(src_dir, '/') = 0;
-        char *cmd = tu_strdupf("cp '%s' '%s'/libfdbroker.so* '%s/'", FDBR_CLI_PATH, src_dir, dir);
+        char *cmd = tu_strdupf("cp '%s'/libfdbroker.so* '%s/'", src_dir, public_dir());
         ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
-        ck_assert_int_eq(setenv("LD_LIBRARY_PATH", dir, 1), 0);
-        path = tu_strdupf("%s/%s", dir, strrchr(FDBR_CLI_PATH, '/') + 1);
+        ck_assert_int_eq(setenv("LD_LIBRARY_PATH", public_dir(), 1), 0);
+        path = tu_public_copy(FDBR_CLI_PATH);
         free(cmd);
         free(src_dir);
-        free(dir);
         return path;
 }
 

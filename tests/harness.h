@@ -107,6 +107,10 @@ int tu_daemon_start_journal(struct tu_daemon *d, const char *policy_text, int rc
  * sets) in a directory everyone can search.  Made once per process. */
 const char *tu_cli_path(void);
 
+/* A copy of the file at path (an executable of the build tree, say) in
+ * that same directory, mode kept, for other uids to run (malloc'ed). */
+char *tu_public_copy(const char *path);
+
 /* Runs fn in a forked child that dropped to uid/gid (no supplementary
  * groups).  fn returns 0 on success; TU_REQUIRE in it reports the failing
  * condition, which the parent turns into a test failure. */

@@ -151,6 +151,9 @@ START_TEST(unprivileged_warns) {
         ck_assert_int_eq(mkdir(run, 0755), 0);
         ck_assert_int_eq(chown(run, NOBODY, NOBODY), 0);
 
+        /* nobody may not reach the build tree (a clone under /root). */
+        char *daemon = tu_public_copy(FDBRD_PATH);
+
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
@@ -159,7 +162,7 @@ START_TEST(unprivileged_warns) {
                     setresgid(NOBODY, NOBODY, NOBODY) < 0 || setresuid(NOBODY, NOBODY, NOBODY) < 0)
                         _exit(127);
                 unsetenv("NOTIFY_SOCKET");
-                execl(FDBRD_PATH, FDBRD_PATH, "--socket", sock, "--policy", policy, (char *) NULL);
+                execl(daemon, daemon, "--socket", sock, "--policy", policy, (char *) NULL);
                 _exit(127);
         }
         bool warned = log_within(log, "can grant nothing beyond the starting user's own access", 10000);
@@ -175,7 +178,7 @@ START_TEST(unprivileged_warns) {
         free(text);
         tu_rm_rf(dir);
         free(dir);
-        free(policy), free(run), free(sock), free(log);
+        free(policy), free(run), free(sock), free(log), free(daemon);
 }
 END_TEST
 

@@ -39,6 +39,22 @@ static const char policy_text[] =
 
 static struct tu_daemon D;
 
+/* What the unprivileged CMDs run: copies of the build tree's programs and
+ * of the example's script, which those users may not reach where they
+ * are (a clone under /root, mode 0700).  Made once, in the parent
+ * process, which removes them at its exit. */
+static const char *cli, *helper, *helper_static = "", *sandbox_sh;
+
+static void copy_programs(void) {
+        if (cli)
+                return;
+        cli = tu_cli_path();
+        helper = tu_public_copy(RUN_HELPER);
+        if (RUN_HELPER_STATIC[0])
+                helper_static = tu_public_copy(RUN_HELPER_STATIC);
+        sandbox_sh = tu_public_copy(SANDBOX_SH);
+}
+
 static char *P(const char *rel) {
         return tu_strdupf("%s/%s", D.dir, rel);
 }
@@ -125,12 +141,12 @@ static void deny_install(enum deny deny) {
 
 static int child_job(void *arg) {
         const struct job *j = arg;
-        const char *argv[40] = { FDBR_CLI_PATH, "--socket", j->socket ? j->socket : D.socket, "run" };
+        const char *argv[40] = { cli, "--socket", j->socket ? j->socket : D.socket, "run" };
         size_t n = 4;
         /* Inside the sandbox the socket is where fdbroker looks by
          * default; sandbox.sh binds it there. */
         if (j->sandbox) {
-                const char *sb[] = { SANDBOX_SH, "--socket", D.socket, "--", FDBR_CLI_PATH, "run" };
+                const char *sb[] = { sandbox_sh, "--socket", D.socket, "--", cli, "run" };
                 memcpy(argv, sb, sizeof sb);
                 n = ELEMENTSOF(sb);
         }
@@ -158,7 +174,7 @@ static int child_job(void *arg) {
                 dup2(o[1], 1);
                 dup2(e[1], 2);
                 if (j->sandbox)
-                        setenv("FDBROKER", FDBR_CLI_PATH, 1);
+                        setenv("FDBROKER", cli, 1);
                 if (j->deny != DENY_NONE)
                         deny_install(j->deny);
                 execv(argv[0], (char **) argv);
@@ -188,7 +204,7 @@ static void run_job(const struct job *j) {
 }
 
 static bool have_static(void) {
-        if (RUN_HELPER_STATIC[0])
+        if (helper_static[0])
                 return true;
         fprintf(stderr, "test-run: no static toolchain: the static-binary case is skipped\n");
         return false;
@@ -212,7 +228,7 @@ END_TEST
 START_TEST(fallback_own_rights) {
         _cleanup_free_ char *own = P("data/own.txt"), *den = P("data/denied.txt");
         run_job(&(struct job) { .cmd = { "/bin/cat", own }, .want_status = 0, .want_out = "own data\n" });
-        run_job(&(struct job) { .cmd = { RUN_HELPER, "cat", den }, .want_status = 1, .want_out = "ERRNO EACCES\n" });
+        run_job(&(struct job) { .cmd = { helper, "cat", den }, .want_status = 1, .want_out = "ERRNO EACCES\n" });
 }
 END_TEST
 
@@ -222,11 +238,11 @@ START_TEST(no_fallback) {
                 return;
         _cleanup_free_ char *own = P("data/own.txt"), *pub = P("data/public.txt");
         run_job(&(struct job) { .opts = { "--no-fallback" },
-                                .cmd = { RUN_HELPER_STATIC, "cat", own },
+                                .cmd = { helper_static, "cat", own },
                                 .want_status = 1,
                                 .want_out = "ERRNO EACCES\n" });
         run_job(&(struct job) { .opts = { "--no-fallback" },
-                                .cmd = { RUN_HELPER_STATIC, "cat", pub },
+                                .cmd = { helper_static, "cat", pub },
                                 .want_status = 0,
                                 .want_out = "public data\n" });
 }
@@ -254,8 +270,8 @@ START_TEST(static_binary) {
         if (!have_static())
                 return;
         _cleanup_free_ char *pub = P("data/public.txt");
-        run_job(&(struct job) { .cmd = { RUN_HELPER_STATIC, "cat", pub }, .want_status = 0, .want_out = "public data\n" });
-        run_job(&(struct job) { .cmd = { RUN_HELPER_STATIC, "threads", pub, "public data\n", "50" },
+        run_job(&(struct job) { .cmd = { helper_static, "cat", pub }, .want_status = 0, .want_out = "public data\n" });
+        run_job(&(struct job) { .cmd = { helper_static, "threads", pub, "public data\n", "50" },
                                 .want_status = 0 });
 }
 END_TEST
@@ -263,7 +279,7 @@ END_TEST
 /* 8 threads opening at once, each call answered with its own file. */
 START_TEST(threads8) {
         _cleanup_free_ char *pub = P("data/public.txt");
-        run_job(&(struct job) { .cmd = { RUN_HELPER, "threads", pub, "public data\n", "200" },
+        run_job(&(struct job) { .cmd = { helper, "threads", pub, "public data\n", "200" },
                                 .want_status = 0,
                                 .want_out = "bad 0 of 1600\n" });
 }
@@ -294,7 +310,7 @@ END_TEST
  * removed, O_CLOEXEC as asked. */
 START_TEST(relative_and_dirfd) {
         _cleanup_free_ char *data = P("data");
-        run_job(&(struct job) { .cmd = { RUN_HELPER, "relative", data, "public.txt", "sub", "public data\n" },
+        run_job(&(struct job) { .cmd = { helper, "relative", data, "public.txt", "sub", "public data\n" },
                                 .want_status = 0,
                                 .want_out = "ok\n" });
 }
@@ -302,13 +318,13 @@ END_TEST
 
 /* /proc works as CMD's own and never reaches the broker. */
 START_TEST(proc_untouched) {
-        run_job(&(struct job) { .cmd = { RUN_HELPER, "proc" }, .want_status = 0, .want_out = "ok\n" });
+        run_job(&(struct job) { .cmd = { helper, "proc" }, .want_status = 0, .want_out = "ok\n" });
         ck_assert_msg(!tu_log_has(&D, "/proc", NULL), "a /proc path reached the broker");
 }
 END_TEST
 
 START_TEST(io_uring_refused) {
-        run_job(&(struct job) { .cmd = { RUN_HELPER, "iouring" }, .want_status = 0, .want_out = "ok\n" });
+        run_job(&(struct job) { .cmd = { helper, "iouring" }, .want_status = 0, .want_out = "ok\n" });
 }
 END_TEST
 
@@ -318,9 +334,9 @@ END_TEST
  * denied.txt, which the broker could read but the policy refuses. */
 START_TEST(race_path_buffer) {
         _cleanup_free_ char *pub = P("data/public.txt"), *den = P("data/denied.txt");
-        run_job(&(struct job) { .cmd = { RUN_HELPER, "race", pub, "public data\n", den, "3000" }, .want_status = 0 });
-        if (RUN_HELPER_STATIC[0])
-                run_job(&(struct job) { .cmd = { RUN_HELPER_STATIC, "race", pub, "public data\n", den, "3000" },
+        run_job(&(struct job) { .cmd = { helper, "race", pub, "public data\n", den, "3000" }, .want_status = 0 });
+        if (helper_static[0])
+                run_job(&(struct job) { .cmd = { helper_static, "race", pub, "public data\n", den, "3000" },
                                         .want_status = 0 });
 }
 END_TEST
@@ -330,7 +346,7 @@ END_TEST
  * was when read, or CMD's own. */
 START_TEST(race_dirfd) {
         _cleanup_free_ char *sub = P("data/sub"), *mine = P("mine");
-        run_job(&(struct job) { .cmd = { RUN_HELPER, "dirfd", sub, "sub file\n", mine, "mine\n", "file.txt", "3000" },
+        run_job(&(struct job) { .cmd = { helper, "dirfd", sub, "sub file\n", mine, "mine\n", "file.txt", "3000" },
                                 .want_status = 0 });
 }
 END_TEST
@@ -339,7 +355,7 @@ END_TEST
  * supervisor keeps serving, and the exit status is CMD's. */
 START_TEST(fork_kill) {
         _cleanup_free_ char *pub = P("data/public.txt");
-        run_job(&(struct job) { .cmd = { RUN_HELPER, "forkkill", pub, "public data\n", "100" },
+        run_job(&(struct job) { .cmd = { helper, "forkkill", pub, "public data\n", "100" },
                                 .want_status = 0,
                                 .want_out = "ok\n" });
 }
@@ -349,11 +365,11 @@ END_TEST
  * the broker's answer, not a fallback. */
 START_TEST(create_file) {
         _cleanup_free_ char *f = P("data/out/new.txt");
-        run_job(&(struct job) { .cmd = { RUN_HELPER, "create", f }, .want_status = 0, .want_out = "ok\n" });
+        run_job(&(struct job) { .cmd = { helper, "create", f }, .want_status = 0, .want_out = "ok\n" });
         struct stat st;
         ck_assert_int_eq(stat(f, &st), 0);
         ck_assert_uint_eq(st.st_uid, TU_NOBODY);
-        run_job(&(struct job) { .cmd = { RUN_HELPER, "create", f }, .want_status = 1, .want_out = "ERRNO EEXIST\n" });
+        run_job(&(struct job) { .cmd = { helper, "create", f }, .want_status = 1, .want_out = "ERRNO EEXIST\n" });
 }
 END_TEST
 
@@ -513,21 +529,21 @@ START_TEST(chmod_brokered) {
 
         tu_write_file(nob, "nobody's\n", 0600, TU_NOBODY, TU_NOBODY);
         /* Without run, the user cannot reach its own file. */
-        run_job(&(struct job) { .direct = true, .cmd = { RUN_HELPER, "chmod", nob, "0640" }, .want_status = 1,
+        run_job(&(struct job) { .direct = true, .cmd = { helper, "chmod", nob, "0640" }, .want_status = 1,
                                 .want_out = "ERRNO EACCES\n" });
-        run_job(&(struct job) { .cmd = { RUN_HELPER, "chmod", nob, "0640" }, .want_status = 0, .want_out = "0640\n" });
+        run_job(&(struct job) { .cmd = { helper, "chmod", nob, "0640" }, .want_status = 0, .want_out = "0640\n" });
         ck_assert_int_eq(stat(nob, &st), 0);
         ck_assert_uint_eq(st.st_mode & 07777, 0640);
         ck_assert_uint_eq(st.st_uid, TU_NOBODY);
 
         /* Readable through the broker, but root's. */
-        run_job(&(struct job) { .cmd = { RUN_HELPER, "chmod", pub, "0666" }, .want_status = 1,
+        run_job(&(struct job) { .cmd = { helper, "chmod", pub, "0666" }, .want_status = 1,
                                 .want_out = "ERRNO EPERM\n" });
         ck_assert_int_eq(stat(pub, &st), 0);
         ck_assert_uint_eq(st.st_mode & 07777, 0600);
         /* Denied by policy: continued, and the kernel's answer to the user
          * (data/ is searchable) is that of a file it does not own. */
-        run_job(&(struct job) { .cmd = { RUN_HELPER, "chmod", den, "0666" }, .want_status = 1,
+        run_job(&(struct job) { .cmd = { helper, "chmod", den, "0666" }, .want_status = 1,
                                 .want_out = "ERRNO EPERM\n" });
         ck_assert_int_eq(stat(den, &st), 0);
         ck_assert_uint_eq(st.st_mode & 07777, 0600);
@@ -547,19 +563,20 @@ START_TEST(chmod_other_creds) {
                 return;
         }
         child_job(&(struct job) { .cmd = { "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                           RUN_HELPER, "chmod", pub, "0666" },
+                                           helper, "chmod", pub, "0666" },
                                   .want_status = 1,
                                   .want_out = "ERRNO EPERM\n" });
         ck_assert_int_eq(stat(pub, &st), 0);
         ck_assert_uint_eq(st.st_mode & 07777, 0600);
         /* As root, the same call is root's to make. */
-        child_job(&(struct job) { .cmd = { RUN_HELPER, "chmod", pub, "0640" }, .want_status = 0, .want_out = "0640\n" });
+        child_job(&(struct job) { .cmd = { helper, "chmod", pub, "0640" }, .want_status = 0, .want_out = "0640\n" });
 }
 END_TEST
 
 static Suite *run_suite(void) {
         Suite *s = suite_create("run");
         TCase *tc = tcase_create("run");
+        tcase_add_unchecked_fixture(tc, copy_programs, NULL);
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, cat_brokered);
